@@ -1,0 +1,101 @@
+/*
+ * hl/cluster.h - the hierarchical clustering driver (spec section 4, Appendix A).
+ *
+ * Level by level: L2-normalise, exact kNN over the current nodes, graph, model (or the
+ * model-free scores), decode into trees, merge trees into super-nodes whose feature is the
+ * peak's and whose cluster feature is the mean of all original members, and repeat until a
+ * level adds no link, the level limit is reached, the early-stop ratio test fires, or (from
+ * level 1 on) a level has no more than k nodes. Level 0 always runs when N >= 2, with k
+ * clamped to N, so tiny inputs still cluster (the reference stops before level 0 there).
+ *
+ * Every level's labels are returned (a hierarchy of nested partitions): level l is the
+ * partition after the merges of levels 0..l. Only levels that added links are recorded,
+ * except level 0, which is always recorded. Labels are 0-based in order of first appearance;
+ * after min_cluster_size filtering, members of smaller clusters get -1 in the final labels.
+ *
+ * Memory: one arena sized by hl_cluster_plan() holds every engine buffer; pages the run never
+ * touches cost nothing. The result arrays are malloc'd and owned by the hl_clustering.
+ * Thread-safety: reentrant; the model is only read. See hl/knn.h for the hooks' rules.
+ *
+ *     hl_cluster_params p; hl_cluster_params_default(&p);
+ *     hl_clustering *c;
+ *     if (hl_cluster_run(x, n, d, model_or_NULL, &p, &c, &err) == HL_OK) { ...;
+ * hl_clustering_free(c); }
+ */
+#ifndef HL_CLUSTER_H
+#define HL_CLUSTER_H
+
+#include "hl/lander.h"
+#include "hl/status.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct hl_cluster_params {
+    int k;                /**< kNN size including the point itself, 2..1024 (default 10) */
+    float tau;            /**< link threshold on P(same) (or similarity without a model) */
+    int max_levels;       /**< 1..64 (default 10) */
+    int early_stop;       /**< stop when e(l-1)/e(l) < k-1 (default on) */
+    int min_cluster_size; /**< final clusters smaller than this become -1 (default 1) */
+    int n_threads;        /**< engine threads (default 1) */
+    hl_cancel cancel;
+    hl_progress progress;
+} hl_cluster_params;
+
+/** k 10, tau 0.8, max_levels 10, early_stop 1, min_cluster_size 1, 1 thread, no hooks. */
+void hl_cluster_params_default(hl_cluster_params *p);
+
+/** Validates parameters; on error fills `err` with the parameter's name as field. */
+hl_status hl_cluster_params_check(const hl_cluster_params *p, hl_error *err);
+
+typedef struct hl_level_stats {
+    size_t nodes;    /**< nodes at this level */
+    size_t edges;    /**< graph edges kept */
+    size_t links;    /**< tree links added (nodes - peaks) */
+    size_t clusters; /**< clusters after this level */
+    double sec_knn, sec_gnn, sec_decode;
+} hl_level_stats;
+
+typedef struct hl_clustering {
+    size_t n;
+    int n_levels;
+    int32_t *labels;        /**< n final labels (-1 = below min_cluster_size) */
+    size_t n_clusters;      /**< distinct final labels other than -1 */
+    int32_t *level_labels;  /**< n_levels * n, level-major */
+    hl_level_stats *levels; /**< n_levels */
+    size_t arena_bytes;     /**< arena reserved (virtual) */
+    size_t arena_peak;      /**< arena high-water mark */
+} hl_clustering;
+
+/** Arena bytes hl_cluster_run() reserves for n points of dimension d. */
+size_t hl_cluster_plan(const hl_cluster_params *p, const hl_model *m, size_t n, size_t d);
+
+/**
+ * Clusters `x` (n x d, row-major; rows need not be normalised; zero rows become
+ * singletons). `m` is a loaded model or NULL for the model-free mode (link score =
+ * similarity, density = the parameter-free estimate). Returns, with `err` filled:
+ * HL_INVAL for bad parameters or n = 0, d = 0; HL_NUMERIC for NaN/Inf (row, column);
+ * HL_RANGE when a lander model's dimension differs from d; HL_NOMEM when the arena cannot
+ * be reserved; HL_CANCELED when the cancel hook fired.
+ */
+hl_status hl_cluster_run(const float *x, size_t n, size_t d, const hl_model *m,
+                         const hl_cluster_params *p, hl_clustering **out, hl_error *err);
+
+/** Releases a result. NULL is a no-op. */
+void hl_clustering_free(hl_clustering *c);
+
+/**
+ * Relabels `labels` (n values, -1 kept as -1) to 0-based ids in order of first appearance,
+ * in place, using `scratch` (n int32 values). Returns the number of distinct ids.
+ */
+size_t hl_relabel_first_appearance(int32_t *labels, size_t n, int32_t *scratch);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HL_CLUSTER_H */

@@ -1,0 +1,43 @@
+/*
+ * hl/decode.h - turning link scores into trees (spec section 4.2, steps 3-5).
+ *
+ * Each node keeps at most one parent: among its in-neighbours j that are strictly denser
+ * (dens[j] > dens[i]) and whose link score exceeds tau (score > tau), the one with the
+ * highest score; ties go to the first slot (kNN order). Strict density makes every chain
+ * increase in density, so the parents form a forest whose roots are the peaks.
+ *
+ * Thread-safety: reentrant; no allocation.
+ */
+#ifndef HL_DECODE_H
+#define HL_DECODE_H
+
+#include "hl/graph.h"
+#include "hl/status.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * Writes parent[i] (a node id, or -1) for every node of `g`. `score` holds one value per
+ * slot (n * width; the link probability, or NULL to use the edge similarity). Returns the
+ * number of nodes that got a parent.
+ */
+size_t hl_decode_parents(const hl_graph *g, const float *score, const float *dens, float tau,
+                         int32_t *parent);
+
+/**
+ * Resolves the root of every node of a parent forest (parent[i] = -1 for roots) into
+ * root[i], in O(n). Returns HL_INTERNAL if the parents contain a cycle or an id out of
+ * range (which the decode rule never produces), HL_OK otherwise.
+ */
+hl_status hl_decode_roots(const int32_t *parent, size_t n, int32_t *root);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HL_DECODE_H */

@@ -1,0 +1,55 @@
+/* decode.c - parent selection and forest roots; see hl/decode.h. */
+#include "hl/decode.h"
+
+size_t hl_decode_parents(const hl_graph *g, const float *score, const float *dens, float tau,
+                         int32_t *parent)
+{
+    size_t w = (size_t)g->width;
+    size_t links = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        const int32_t *nb = g->nbr + i * w;
+        const float *sc = score != NULL ? score + i * w : g->sim + i * w;
+        int32_t best = -1;
+        float best_s = 0.0f;
+        for (int s = 0; s < g->deg[i]; s++) {
+            int32_t j = nb[s];
+            if (!(dens[j] > dens[i]) || !(sc[s] > tau))
+                continue;
+            if (best < 0 || sc[s] > best_s) {
+                best = j;
+                best_s = sc[s];
+            }
+        }
+        parent[i] = best;
+        if (best >= 0)
+            links++;
+    }
+    return links;
+}
+
+hl_status hl_decode_roots(const int32_t *parent, size_t n, int32_t *root)
+{
+    /* root[i] = -2 while unknown. Each walk stops at a known root, so every node is visited
+     * a bounded number of times; a walk longer than n steps means a cycle. */
+    for (size_t i = 0; i < n; i++)
+        root[i] = -2;
+    for (size_t i = 0; i < n; i++) {
+        if (root[i] != -2)
+            continue;
+        size_t cur = i, steps = 0;
+        while (root[cur] == -2 && parent[cur] >= 0) {
+            if ((size_t)parent[cur] >= n || ++steps > n)
+                return HL_INTERNAL;
+            cur = (size_t)parent[cur];
+        }
+        int32_t r = root[cur] != -2 ? root[cur] : (int32_t)cur;
+        root[cur] = r;
+        /* Second pass: write the root along the path. */
+        cur = i;
+        while (root[cur] == -2) {
+            root[cur] = r;
+            cur = (size_t)parent[cur];
+        }
+    }
+    return HL_OK;
+}
