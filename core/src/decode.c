@@ -13,7 +13,9 @@ size_t hl_decode_parents(const hl_graph *g, const float *score, const float *den
         float best_s = 0.0f;
         for (int s = 0; s < g->deg[i]; s++) {
             int32_t j = nb[s];
-            if (!(dens[j] > dens[i]) || !(sc[s] > tau))
+            /* Denser, with equal densities ordered by index (see hl/decode.h). */
+            int denser = dens[j] > dens[i] || (dens[j] == dens[i] && (size_t)j < i);
+            if (!denser || !(sc[s] > tau))
                 continue;
             if (best < 0 || sc[s] > best_s) {
                 best = j;
