@@ -10,6 +10,7 @@
 
 #include <check.h>
 #include <math.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -783,6 +784,54 @@ START_TEST(test_parallel_is_concurrent)
 }
 END_TEST
 
+/* All n tasks wait (up to 10 s) until every one of them has started, so they can only all
+ * complete on n distinct threads; each records the thread id it ran on. */
+typedef struct gather {
+    atomic_int arrived;
+    int n;
+    int thread_of[HL_MAX_THREADS];
+    atomic_int timed_out;
+} gather;
+
+static void gather_task(void *arg, size_t task, int thread)
+{
+    gather *g = arg;
+    g->thread_of[task] = thread;
+    atomic_fetch_add(&g->arrived, 1);
+    double t0 = now_s();
+    while (atomic_load(&g->arrived) < g->n) {
+        if (now_s() - t0 > 10.0) {
+            atomic_store(&g->timed_out, 1);
+            return;
+        }
+        sched_yield();
+    }
+}
+
+START_TEST(test_parallel_thread_ids)
+{
+    for (int nt = 1; nt <= 8; nt++) {
+        gather g;
+        atomic_init(&g.arrived, 0);
+        atomic_init(&g.timed_out, 0);
+        g.n = nt;
+        for (int t = 0; t < HL_MAX_THREADS; t++)
+            g.thread_of[t] = -1;
+        int used = hl_parallel_for(nt, (size_t)nt, gather_task, &g);
+        ck_assert_int_eq(used, nt);
+        ck_assert_int_eq(atomic_load(&g.timed_out), 0);
+        int seen[HL_MAX_THREADS] = {0};
+        for (int t = 0; t < nt; t++) {
+            ck_assert_msg(g.thread_of[t] >= 0 && g.thread_of[t] < used,
+                          "%d threads: task %d ran on thread %d", nt, t, g.thread_of[t]);
+            seen[g.thread_of[t]]++;
+        }
+        for (int t = 0; t < nt; t++)
+            ck_assert_int_eq(seen[t], 1);
+    }
+}
+END_TEST
+
 /* -------------------------------------------------------------------- mat */
 
 START_TEST(test_l2norm_rows)
@@ -1025,6 +1074,7 @@ Suite *base_suite(void)
     tcase_add_test(tc, test_parallel_every_task_once);
     tcase_add_test(tc, test_parallel_single_thread_order);
     tcase_add_test(tc, test_parallel_is_concurrent);
+    tcase_add_test(tc, test_parallel_thread_ids);
     suite_add_tcase(s, tc);
     tc = tcase_create("mat");
     tcase_add_test(tc, test_l2norm_rows);
