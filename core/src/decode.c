@@ -33,8 +33,11 @@ hl_status hl_decode_roots(const int32_t *parent, size_t n, int32_t *root)
 {
     /* root[i] = -2 while unknown. Each walk stops at a known root, so every node is visited
      * a bounded number of times; a walk longer than n steps means a cycle. */
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        if (parent[i] < -1) /* only -1 marks a root; other negatives are out of range */
+            return HL_INTERNAL;
         root[i] = -2;
+    }
     for (size_t i = 0; i < n; i++) {
         if (root[i] != -2)
             continue;
