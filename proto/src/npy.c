@@ -459,8 +459,10 @@ static hl_status f16_matrix(const unsigned char *p, size_t rows, size_t cols, hl
                             hl_error *err)
 {
     memset(out, 0, sizeof(*out));
-    size_t count = rows * cols; /* checked by hl_npy_parse_header */
-    float *f = malloc(count > 0 ? count * sizeof(float) : 1);
+    size_t count = rows * cols, bytes; /* the product is checked by hl_npy_parse_header */
+    if (hl_mul_size(count, sizeof(float), &bytes) != HL_OK)
+        return hl_error_set(err, HL_NOMEM, NULL, "%zu floats do not fit in memory", count);
+    float *f = malloc(bytes > 0 ? bytes : 1);
     if (f == NULL)
         return hl_error_set(err, HL_NOMEM, NULL, "out of memory for %zu floats", count);
     for (size_t r = 0; r < rows; r++) {
