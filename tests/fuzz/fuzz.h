@@ -32,17 +32,6 @@ static inline void fuzz_check_error(hl_status st, const hl_error *e)
     FUZZ_CHECK(strchr(e->msg, '\n') == NULL);
 }
 
-static inline uint32_t fuzz_le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static inline void fuzz_put_le32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
 /* A copy of the input at an address that is 1 mod 4, to exercise the unaligned paths. */
 static inline uint8_t *fuzz_misaligned_copy(const uint8_t *data, size_t size, uint8_t **block)
 {

@@ -7,10 +7,10 @@
  * configuration, meta and tensor-table checks. Whatever decodes must re-encode and decode to
  * the same model.
  */
-#include "hl/crc32c.h"
 #include "hl/modelfile.h"
 
 #include "fuzz.h"
+#include "modelfile_crc.h"
 
 static void check_roundtrip(const hl_model *m)
 {
@@ -41,23 +41,6 @@ static void decode(const uint8_t *data, size_t size)
     hl_model_free(m);
 }
 
-/* Rewrites both CRCs of a copy where the header places them; returns 0 when it cannot. */
-static int fix_crcs(uint8_t *b, size_t size)
-{
-    if (size < 76)
-        return 0;
-    uint64_t crc_off = (uint64_t)fuzz_le32(b + 8) + fuzz_le32(b + 64) + 128u * fuzz_le32(b + 24);
-    if (crc_off + 4 > size)
-        return 0;
-    fuzz_put_le32(b + crc_off, hl_crc32c(0, b, (size_t)crc_off));
-    uint64_t payload_off = (crc_off + 4 + 63) / 64 * 64;
-    uint64_t pb = (uint64_t)fuzz_le32(b + 16) | (uint64_t)fuzz_le32(b + 20) << 32;
-    if (payload_off > size || pb > size - payload_off || size - payload_off - pb < 4)
-        return 1;
-    fuzz_put_le32(b + payload_off + pb, hl_crc32c(0, b + payload_off, (size_t)pb));
-    return 1;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     decode(data, size);
@@ -65,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(copy != NULL);
     if (size > 0)
         memcpy(copy, data, size);
-    if (fix_crcs(copy, size))
+    if (tu_modelfile_fix_crcs(copy, size))
         decode(copy, size);
     free(copy);
     return 0;

@@ -6,6 +6,7 @@
 #include "hl/rawf32.h"
 
 #include "fuzz.h"
+#include "modelfile_crc.h" /* tu_le32 */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -30,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; st == HL_OK && i < m.rows * m.cols; i++) {
             uint32_t u;
             memcpy(&u, &m.data[i], 4);
-            FUZZ_CHECK(u == fuzz_le32(data + 1 + 4 * i));
+            FUZZ_CHECK(u == tu_le32(data + 1 + 4 * i));
         }
         hl_fmatrix_free(&m);
     }
