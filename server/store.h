@@ -1,0 +1,104 @@
+/*
+ * store.h - where job records, results, inputs, the cache and idempotency keys live.
+ *
+ * One interface, two backends: the embedded in-memory store (store_mem.c, the default; bounded
+ * by bytes, with TTLs and LRU eviction) and Redis (store_redis.c, hiredis; layout in
+ * ../shared/docs/api.md "Redis layout"). The server never touches a backend directly.
+ *
+ * Records
+ *   job      a flat map of string fields (the job object: status, timestamps, progress, ...).
+ *            Created once (NX), read whole, updated field by field. An update may carry a
+ *            status precondition (compare-and-set), which is how state transitions are made
+ *            safe across threads and replicas.
+ *   result   the bytes of a finished job's result (any size; Redis stores chunks of <= 64 MiB
+ *            plus a meta hash with the count, sizes and a checksum, and verifies on read).
+ *   input    the request's embeddings for a queued job (same chunking), deleted when it ends.
+ *   cache    cache key (hex hash of the work) -> job id of a stored result.
+ *   idem     Idempotency-Key -> "job id + body hash", set only if absent (SET NX EX).
+ * TTLs are in seconds; 0 means no expiry.
+ *
+ * Errors: HL_NOTFOUND for a missing or expired key, HL_BUSY when a precondition fails (NX or
+ * status CAS), HL_UNAVAILABLE when the backend cannot be reached or timed out (every Redis
+ * call has a timeout; an unreachable Redis never crashes the server), HL_NOMEM when the
+ * embedded store cannot make room, HL_CHECKSUM when stored bytes fail verification.
+ *
+ * Ownership: values returned through `void **` / `char **` are malloc'd copies the caller
+ * frees. Keys and fields are borrowed.
+ * Thread-safety: every operation is safe to call from any thread (the embedded store takes
+ * its own lock; the Redis store checks a connection out of a small pool per call).
+ */
+#ifndef SRV_STORE_H
+#define SRV_STORE_H
+
+#include "hl/status.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct srv_store srv_store;
+
+/** One field of a job record. */
+typedef struct srv_field {
+    const char *name;
+    const char *value;
+} srv_field;
+
+/** A job record read back: n fields, names and values malloc'd; free with srv_record_free. */
+typedef struct srv_record {
+    size_t n;
+    char **names;
+    char **values;
+} srv_record;
+
+/** Returns the value of a field or NULL. */
+const char *srv_record_get(const srv_record *r, const char *name);
+
+/** Frees the arrays and strings of a record and zeroes it. */
+void srv_record_free(srv_record *r);
+
+typedef struct srv_store_ops {
+    const char *name; /* "memory" or "redis" */
+    /* Job records. job_create fails with HL_BUSY if the id exists. */
+    hl_status (*job_create)(srv_store *s, const char *id, const srv_field *f, size_t n);
+    hl_status (*job_get)(srv_store *s, const char *id, srv_record *out);
+    /* Sets fields; when `expect_status` is non-NULL, only if the current "status" field is
+     * one of the comma-separated values in it (HL_BUSY otherwise). ttl > 0 sets the record's
+     * expiry (used once a job is terminal). */
+    hl_status (*job_update)(srv_store *s, const char *id, const srv_field *f, size_t n,
+                            const char *expect_status, uint64_t ttl);
+    hl_status (*job_delete)(srv_store *s, const char *id);
+    /* Result and input blobs. */
+    hl_status (*result_put)(srv_store *s, const char *id, const void *data, size_t len,
+                            uint64_t ttl);
+    hl_status (*result_get)(srv_store *s, const char *id, void **data, size_t *len);
+    hl_status (*result_delete)(srv_store *s, const char *id);
+    hl_status (*input_put)(srv_store *s, const char *id, const void *data, size_t len,
+                           uint64_t ttl);
+    hl_status (*input_get)(srv_store *s, const char *id, void **data, size_t *len);
+    hl_status (*input_delete)(srv_store *s, const char *id);
+    /* Cache and idempotency. */
+    hl_status (*cache_get)(srv_store *s, const char *key, char **job_id);
+    hl_status (*cache_put)(srv_store *s, const char *key, const char *job_id, uint64_t ttl);
+    /* Stores `value` under `key` only if absent (HL_OK). If present, returns HL_BUSY and
+     * the existing value in *existing (malloc'd). */
+    hl_status (*idem_claim)(srv_store *s, const char *key, const char *value, uint64_t ttl,
+                            char **existing);
+    /* Reachability (readyz). */
+    hl_status (*ping)(srv_store *s);
+    void (*destroy)(srv_store *s);
+} srv_store_ops;
+
+struct srv_store {
+    const srv_store_ops *ops;
+};
+
+/** Creates the embedded store, capped at `max_bytes` of keys and values (LRU eviction of
+ * terminal jobs' results first; never a queued job's input). */
+hl_status srv_store_mem_new(size_t max_bytes, srv_store **out);
+
+/** Creates the Redis store for a URL redis://host:port/db (host must be a literal address or
+ * localhost), with per-call timeouts in milliseconds and a pool of `pool_size` connections. */
+hl_status srv_store_redis_new(const char *url, int timeout_ms, int pool_size, srv_store **out,
+                              hl_error *err);
+
+#endif
