@@ -373,7 +373,7 @@ CASES = [
 def run_case(name, make, data_seed, outdir):
     rng = np.random.default_rng(data_seed)
     # Redraw (deterministically) until no near tie could make the float32 search disagree.
-    for attempt in range(20):
+    for _ in range(20):
         spec = make(rng)
         x32 = spec["x"].astype(np.float32)
         xn64 = l2norm64(x32)
