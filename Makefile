@@ -1,10 +1,12 @@
 # hilander: thin wrapper over CMake. `make run` and `make test` set everything up.
 BUILD    ?= build
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS ?= npy rawf32 modelfile
 CMAKE_FLAGS ?=
 PORT     ?= 8080
 
-.PHONY: all deps deps-test deps-bench build test run clean format format-check test-asan test-tsan
+.PHONY: all deps deps-test deps-bench build test run clean format format-check test-asan test-tsan fuzz
 
 all: build
 
@@ -40,6 +42,20 @@ test-tsan: deps-test
 	cmake --build build-tsan -j $(JOBS)
 	CK_FORK=no ctest --test-dir build-tsan --output-on-failure -j $(JOBS)
 
+# libFuzzer (clang): each target runs FUZZ_SECONDS on a scratch copy of its seed corpus, so
+# new inputs do not land in the repository. Crashes are written to build-fuzz/ (crash-*);
+# keep a reproducer under tests/fuzz/crashers/<target>/ and rerun tests/make_test_data.py.
+# HL_WERROR is off here: clang 14 flags core/src/status.c (-Wformat-nonliteral), which gcc does not.
+fuzz:
+	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHL_FUZZ=ON -DHL_WERROR=OFF -DHL_BUILD_BENCH=OFF
+	cmake --build build-fuzz -j $(JOBS) --target $(addprefix fuzz_,$(FUZZ_TARGETS))
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  rm -rf build-fuzz/corpus-$$t; cp -r tests/fuzz/corpus/$$t build-fuzz/corpus-$$t; \
+	  echo "== fuzz_$$t for $(FUZZ_SECONDS)s"; \
+	  build-fuzz/tests/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=build-fuzz/$$t- build-fuzz/corpus-$$t; \
+	done
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
@@ -47,4 +63,4 @@ format-check:
 	scripts/format-check.sh
 
 clean:
-	rm -rf $(BUILD) build-asan build-tsan
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz

@@ -13,7 +13,9 @@ size_t hl_decode_parents(const hl_graph *g, const float *score, const float *den
         float best_s = 0.0f;
         for (int s = 0; s < g->deg[i]; s++) {
             int32_t j = nb[s];
-            if (!(dens[j] > dens[i]) || !(sc[s] > tau))
+            /* Denser, with equal densities ordered by index (see hl/decode.h). */
+            int denser = dens[j] > dens[i] || (dens[j] == dens[i] && (size_t)j < i);
+            if (!denser || !(sc[s] > tau))
                 continue;
             if (best < 0 || sc[s] > best_s) {
                 best = j;
@@ -31,8 +33,11 @@ hl_status hl_decode_roots(const int32_t *parent, size_t n, int32_t *root)
 {
     /* root[i] = -2 while unknown. Each walk stops at a known root, so every node is visited
      * a bounded number of times; a walk longer than n steps means a cycle. */
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        if (parent[i] < -1) /* only -1 marks a root; other negatives are out of range */
+            return HL_INTERNAL;
         root[i] = -2;
+    }
     for (size_t i = 0; i < n; i++) {
         if (root[i] != -2)
             continue;

@@ -14,9 +14,10 @@ size_t hl_l2norm_rows(const float *src, float *dst, size_t n, size_t d)
         for (size_t j = 0; j < d; j++)
             ss += (double)s[j] * (double)s[j];
         if (ss > 0.0) {
-            float inv = (float)(1.0 / sqrt(ss));
+            /* In double: for a row of norm below 1/FLT_MAX the inverse overflows a float. */
+            double inv = 1.0 / sqrt(ss);
             for (size_t j = 0; j < d; j++)
-                o[j] = s[j] * inv;
+                o[j] = (float)((double)s[j] * inv);
         } else {
             zeros++;
             for (size_t j = 0; j < d; j++)

@@ -72,8 +72,9 @@ static size_t hmap_slot(hmap *h, uint64_t key, int64_t init)
     return i;
 }
 
-/* Maps labels to dense ids; with `unique_neg`, every negative label gets a fresh id. */
-static hl_status dense_ids(const int32_t *lab, size_t n, int unique_neg, int32_t *ids,
+/* Maps labels to dense ids; with `unassigned_alone`, every -1 label gets a fresh id (other
+ * negative values are ordinary labels, as hl/metrics.h documents). */
+static hl_status dense_ids(const int32_t *lab, size_t n, int unassigned_alone, int32_t *ids,
                            size_t *count)
 {
     hmap h;
@@ -81,7 +82,7 @@ static hl_status dense_ids(const int32_t *lab, size_t n, int unique_neg, int32_t
         return HL_NOMEM;
     int64_t next = 0;
     for (size_t i = 0; i < n; i++) {
-        if (unique_neg && lab[i] < 0) {
+        if (unassigned_alone && lab[i] == -1) {
             ids[i] = (int32_t)next++;
             continue;
         }

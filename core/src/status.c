@@ -37,6 +37,14 @@ void hl_error_clear(hl_error *err)
     err->code = HL_OK;
 }
 
+/* The format attribute lets -Wformat-nonliteral (clang's -Wformat=2) accept the vsnprintf. */
+static hl_status error_vset(hl_error *err, hl_status code, const char *field, const char *fmt,
+                            va_list ap)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 0)))
+#endif
+    ;
+
 static hl_status error_vset(hl_error *err, hl_status code, const char *field, const char *fmt,
                             va_list ap)
 {

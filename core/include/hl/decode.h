@@ -1,10 +1,13 @@
 /*
  * hl/decode.h - turning link scores into trees (spec section 4.2, steps 3-5).
  *
- * Each node keeps at most one parent: among its in-neighbours j that are strictly denser
- * (dens[j] > dens[i]) and whose link score exceeds tau (score > tau), the one with the
- * highest score; ties go to the first slot (kNN order). Strict density makes every chain
- * increase in density, so the parents form a forest whose roots are the peaks.
+ * Each node keeps at most one parent: among its in-neighbours j that are denser and whose
+ * link score exceeds tau (score > tau), the one with the highest score; ties go to the first
+ * slot (kNN order). "Denser" is the reference's strict dens[j] > dens[i], extended to a total
+ * order by index for exactly equal densities (dens[j] == dens[i] and j < i). Without that
+ * extension exact duplicates, whose densities are identical, could never link and would stay
+ * singletons. Every chain climbs the total order, so the parents form a forest whose roots
+ * are the peaks.
  *
  * Thread-safety: reentrant; no allocation.
  */

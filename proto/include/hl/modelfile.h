@@ -29,6 +29,19 @@
  * bytes, a bad configuration, and tensors missing, duplicated, unknown or of the wrong
  * shape for the configuration. A newer minor version is accepted (unknown tensors skipped).
  *
+ * Details a writer must follow (checked by the decoder; the layout above is unchanged):
+ *   - header_bytes is exactly 76 in minor 0 (a newer minor may make it larger); flags is 0;
+ *     the reserved u32s and each entry's pad are 0 (a newer minor may use them).
+ *   - meta is valid UTF-8 without NUL bytes; every non-empty line is key=value (split at the
+ *     first '='; the final '\n' is optional); name <= 63 bytes, trained_on <= 127 bytes, each
+ *     at most once; other keys are ignored.
+ *   - a name is 1..63 printable ASCII bytes (0x21..0x7E) followed by NULs only; dims[i] is 0
+ *     for i >= ndim; nbytes = 4 * product(dims); tensors may come in any order.
+ *   - the bytes between header_crc and the payload are 0; payload_bytes must cover every
+ *     tensor (hl_modelfile_encode writes the end of the last one); every value is finite.
+ * Errors: HL_FORMAT for everything above except a wrong major (HL_VERSION), a CRC mismatch
+ * (HL_CHECKSUM) and a NaN/Inf parameter (HL_NUMERIC).
+ *
  * Ownership: decode/load return a new hl_model (hl_model_free). encode returns a malloc'd
  * buffer. Thread-safety: reentrant.
  */
@@ -48,7 +61,9 @@ extern "C" {
 #define HL_MODELFILE_MAJOR 1
 #define HL_MODELFILE_MINOR 0
 
-/** Serialises `m` (its config, name, trained_on and tensors) into a malloc'd buffer. */
+/** Serialises `m` (its config, name, trained_on and tensors) into a malloc'd buffer. Returns
+ * HL_INVAL (bad configuration, name/trained_on not NUL-terminated UTF-8 without '\n'),
+ * HL_NUMERIC (a NaN/Inf parameter) or HL_NOMEM. */
 hl_status hl_modelfile_encode(const hl_model *m, void **out, size_t *len);
 
 /** Parses and verifies a model file image; *out is a new model. `checksum` (may be NULL) gets the
@@ -56,7 +71,7 @@ hl_status hl_modelfile_encode(const hl_model *m, void **out, size_t *len);
 hl_status hl_modelfile_decode(const void *buf, size_t len, hl_model **out, uint32_t *checksum,
                               hl_error *err);
 
-/** Encodes and writes atomically (temporary file + rename). */
+/** Encodes and writes atomically (hl_file_write); errors name the file. */
 hl_status hl_modelfile_save(const hl_model *m, const char *path, hl_error *err);
 
 /** Reads and decodes; errors name the file. */

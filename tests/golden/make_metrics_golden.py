@@ -1,0 +1,135 @@
+#!/usr/bin/python3
+"""Writes the golden files read by tests/core/test_metrics.c (sklearn cross-check).
+
+Run with /usr/bin/python3 (needs numpy and scikit-learn):
+
+    /usr/bin/python3 tests/golden/make_metrics_golden.py
+
+For a handful of seeded random labelings it writes tests/golden/metrics/<name>.txt:
+
+    # comment lines
+    n
+    truth_0 pred_0
+    ...
+    truth_{n-1} pred_{n-1}
+    fp_precision fp_recall fp fb_precision fb_recall fb nmi
+
+and tests/golden/metrics/cases.txt listing the case names, one per line.
+
+The reference numbers follow spec section 5:
+  - pairwise P/R/F as learn-to-cluster's `fowlkes_mallows_score` (tk, pk, qk from sklearn's
+    sparse contingency_matrix);
+  - BCubed P/R/F as learn-to-cluster's `bcubed`, computed from the contingency matrix
+    (pre += n_ij^2 / b_j, rec += n_ij^2 / a_i, both divided by N; F of the averages);
+  - NMI = sklearn.metrics.normalized_mutual_info_score(truth, pred, average_method='arithmetic').
+hilander counts every predicted -1 as its own singleton cluster; sklearn has no such rule, so
+before computing the references each -1 prediction is replaced by a fresh label that occurs
+nowhere else (the file keeps the original -1).
+"""
+import os
+import sys
+
+import numpy as np
+from sklearn.metrics import normalized_mutual_info_score
+from sklearn.metrics.cluster import contingency_matrix
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "metrics")
+I32_MIN, I32_MAX = -(2**31), 2**31 - 1
+
+
+def label_values(rng, count, allow_neg1):
+    """`count` distinct arbitrary int32 label values (negative and extreme ones included)."""
+    vals = set()
+    special = [I32_MIN, I32_MAX, 0, -2, 7, 1 << 30]
+    if allow_neg1:
+        special.append(-1)
+    while len(vals) < count:
+        if rng.random() < 0.15:
+            v = int(special[rng.integers(len(special))])
+        else:
+            v = int(rng.integers(I32_MIN, I32_MAX, endpoint=True))
+        if v == -1 and not allow_neg1:
+            continue
+        vals.add(v)
+    out = np.array(sorted(vals), dtype=np.int64)
+    rng.shuffle(out)
+    return out
+
+
+def make_case(seed, n, n_true, n_pred, noise, neg1_frac):
+    rng = np.random.default_rng(seed)
+    tvals = label_values(rng, n_true, allow_neg1=True)
+    truth_idx = rng.integers(0, n_true, size=n)
+    pvals = label_values(rng, n_pred, allow_neg1=False)
+    # Prediction: mostly a relabelled copy of the truth, with a fraction `noise` of random
+    # clusters and a fraction `neg1_frac` of unassigned (-1) items.
+    pred_idx = np.where(rng.random(n) < noise, rng.integers(0, n_pred, size=n),
+                        truth_idx % n_pred)
+    pred = pvals[pred_idx]
+    pred[rng.random(n) < neg1_frac] = -1
+    return tvals[truth_idx].astype(np.int64), pred.astype(np.int64)
+
+
+def references(truth, pred):
+    n = truth.shape[0]
+    # Each -1 prediction becomes its own cluster.
+    pred_eff = pred.copy()
+    neg = np.flatnonzero(pred_eff == -1)
+    fresh = np.int64(max(int(truth.max()), int(pred.max()))) + 1 + np.arange(neg.size)
+    pred_eff[neg] = fresh
+    c = contingency_matrix(truth, pred_eff, sparse=True).astype(np.int64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # pairwise, as learn-to-cluster evaluation/metrics.py fowlkes_mallows_score
+        tk = np.dot(c.data, c.data) - n
+        pk = np.sum(np.asarray(c.sum(axis=0)).ravel() ** 2) - n
+        qk = np.sum(np.asarray(c.sum(axis=1)).ravel() ** 2) - n
+        fp_p = np.float64(tk) / np.float64(pk)
+        fp_r = np.float64(tk) / np.float64(qk)
+        fp = 2.0 * fp_p * fp_r / (fp_p + fp_r)
+        # BCubed from the contingency matrix
+        coo = c.tocoo()
+        a = np.asarray(c.sum(axis=1)).ravel().astype(np.float64)
+        b = np.asarray(c.sum(axis=0)).ravel().astype(np.float64)
+        nij = coo.data.astype(np.float64)
+        fb_p = np.sum(nij**2 / b[coo.col]) / n
+        fb_r = np.sum(nij**2 / a[coo.row]) / n
+        fb = 2.0 * fb_p * fb_r / (fb_p + fb_r)
+    nmi = normalized_mutual_info_score(truth, pred_eff, average_method="arithmetic")
+    return [fp_p, fp_r, fp, fb_p, fb_r, fb, float(nmi)]
+
+
+CASES = [
+    # name, seed, n, true classes, predicted clusters, noise, fraction of -1 predictions
+    ("tiny", 21, 9, 3, 4, 0.6, 0.1),
+    ("small_noisy", 12, 60, 8, 10, 0.4, 0.1),
+    ("medium_clean", 13, 400, 20, 20, 0.05, 0.0),
+    ("medium_unassigned", 14, 700, 35, 50, 0.2, 0.25),
+    ("large_many", 15, 2500, 300, 280, 0.15, 0.05),
+    ("independent", 16, 1200, 6, 9, 1.0, 0.0),
+    ("pred_singletons", 17, 50, 5, 1, 0.0, 1.0),
+    ("truth_one_class", 18, 300, 1, 12, 1.0, 0.0),
+]
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    names = []
+    for name, seed, n, n_true, n_pred, noise, neg1 in CASES:
+        truth, pred = make_case(seed, n, n_true, n_pred, noise, neg1)
+        ref = references(truth, pred)
+        with open(os.path.join(OUT, name + ".txt"), "w") as f:
+            f.write("# generated by tests/golden/make_metrics_golden.py (seed %d)\n" % seed)
+            f.write("# sklearn %s, numpy %s\n" % (__import__("sklearn").__version__,
+                                                   np.__version__))
+            f.write("%d\n" % n)
+            for t, p in zip(truth, pred):
+                f.write("%d %d\n" % (t, p))
+            f.write(" ".join(repr(float(v)) for v in ref) + "\n")
+        names.append(name)
+    with open(os.path.join(OUT, "cases.txt"), "w") as f:
+        f.write("\n".join(names) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

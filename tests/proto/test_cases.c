@@ -1,0 +1,295 @@
+/*
+ * test_cases.c - walks tests/proto/cases/{valid,invalid}/<name>/ (written by
+ * tests/make_test_data.py) and checks each decoder against the `expected` file:
+ *   decoder: f32 | i32 | raw | model      dim: N (raw only)
+ *   valid:   shape: ... / values: ...  (exact bits)   or the model lines config/name/tensor
+ *   invalid: status: <hl_status name> / message: <substring of the error message>
+ * The .npy and model cases are also loaded from disk, whose errors must name the file.
+ */
+#include "hl/modelfile.h"
+#include "hl/npy.h"
+#include "hl/rawf32.h"
+
+#include "test_util.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CASES HL_TEST_DATA "/proto/cases"
+
+typedef struct tcase_data {
+    char name[256];
+    char input[1024];
+    unsigned char *in; /* input bytes */
+    size_t in_len;
+    char *exp; /* the expected file, NUL-terminated */
+} tcase_data;
+
+static char *slurp(const char *path, size_t *len)
+{
+    void *b;
+    size_t n;
+    if (hl_file_read(path, &b, &n, NULL) != HL_OK)
+        return NULL;
+    char *s = realloc(b, n + 1);
+    s[n] = '\0';
+    if (len != NULL)
+        *len = n;
+    return s;
+}
+
+/* The value of the first "key: value" line (copied into out), or NULL. */
+static const char *field(const char *exp, const char *key, char *out, size_t cap)
+{
+    size_t kl = strlen(key);
+    for (const char *l = exp; l != NULL && *l != '\0';
+         l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        if (strncmp(l, key, kl) == 0 && l[kl] == ':' && l[kl + 1] == ' ') {
+            const char *v = l + kl + 2, *e = strchr(v, '\n');
+            size_t n = e != NULL ? (size_t)(e - v) : strlen(v);
+            ck_assert_uint_lt(n, cap);
+            memcpy(out, v, n);
+            out[n] = '\0';
+            return out;
+        }
+    }
+    return NULL;
+}
+
+static size_t load_cases(const char *kind, tcase_data **out)
+{
+    char dir[512];
+    snprintf(dir, sizeof(dir), "%s/%s", CASES, kind);
+    DIR *d = opendir(dir);
+    ck_assert_msg(d != NULL, "cannot open %s", dir);
+    tcase_data *c = NULL;
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        c = realloc(c, (n + 1) * sizeof(*c));
+        tcase_data *t = &c[n++];
+        memset(t, 0, sizeof(*t));
+        snprintf(t->name, sizeof(t->name), "%s", de->d_name);
+        char p[1024];
+        snprintf(p, sizeof(p), "%s/%s/expected", dir, t->name);
+        t->exp = slurp(p, NULL);
+        ck_assert_msg(t->exp != NULL, "%s: no expected file", t->name);
+        const char *ext[] = {"", ".npy", ".bin", ".hlm"};
+        for (int k = 0; k < 4 && t->in == NULL; k++) {
+            snprintf(t->input, sizeof(t->input), "%s/%s/input%s", dir, t->name, ext[k]);
+            t->in = (unsigned char *)slurp(t->input, &t->in_len);
+        }
+        ck_assert_msg(t->in != NULL, "%s: no input file", t->name);
+    }
+    closedir(d);
+    *out = c;
+    return n;
+}
+
+static void free_cases(tcase_data *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(c[i].in);
+        free(c[i].exp);
+    }
+    free(c);
+}
+
+/* Compares decoded floats with the "values:" line, bit for bit. */
+static void check_floats(const tcase_data *t, const float *x, size_t n, const char *vals)
+{
+    char *end;
+    const char *p = vals;
+    for (size_t i = 0; i < n; i++) {
+        float want = strtof(p, &end);
+        ck_assert_msg(end != p, "%s: too few expected values", t->name);
+        ck_assert_msg(memcmp(&want, &x[i], 4) == 0, "%s: value %zu is %a, want %a", t->name, i,
+                      (double)x[i], (double)want);
+        p = end;
+    }
+    strtof(p, &end);
+    ck_assert_msg(end == p, "%s: more expected values than decoded", t->name);
+}
+
+static void check_shape(const tcase_data *t, size_t rows, size_t cols, int ndim)
+{
+    char s[64];
+    ck_assert_ptr_nonnull(field(t->exp, "shape", s, sizeof(s)));
+    size_t a = 0, b = 0;
+    int k = sscanf(s, "%zu %zu", &a, &b);
+    ck_assert_msg(k == ndim && a == rows && (ndim == 1 || b == cols),
+                  "%s: shape %zu x %zu, want %s", t->name, rows, cols, s);
+}
+
+static void check_valid_model(const tcase_data *t, const hl_model *m)
+{
+    char v[4096];
+    hl_model_config c;
+    unsigned long u[8];
+    ck_assert_ptr_nonnull(field(t->exp, "config", v, sizeof(v)));
+    ck_assert_int_eq(sscanf(v, "%lu %lu %lu %lu %lu %lu %lu %lu %f", &u[0], &u[1], &u[2], &u[3],
+                            &u[4], &u[5], &u[6], &u[7], &c.tau),
+                     9);
+    ck_assert_int_eq(m->cfg.kind, (int)u[0]);
+    ck_assert_int_eq(m->cfg.dim, (int)u[1]);
+    ck_assert_int_eq(m->cfg.in_features, (int)u[2]);
+    ck_assert_int_eq(m->cfg.edge_features, (int)u[3]);
+    ck_assert_int_eq(m->cfg.hidden, (int)u[4]);
+    ck_assert_int_eq(m->cfg.n_conv, (int)u[5]);
+    ck_assert_int_eq(m->cfg.use_cluster_feat, (int)u[6]);
+    ck_assert_int_eq(m->cfg.k, (int)u[7]);
+    ck_assert(m->cfg.tau == c.tau);
+    ck_assert_str_eq(m->name, field(t->exp, "name", v, sizeof(v)));
+    ck_assert_str_eq(m->trained_on, field(t->exp, "trained_on", v, sizeof(v)));
+    size_t seen = 0;
+    for (const char *l = strstr(t->exp, "\ntensor: "); l != NULL; l = strstr(l + 1, "\ntensor: ")) {
+        char name[64];
+        int used = 0;
+        ck_assert_int_eq(sscanf(l + 9, "%63s%n", name, &used), 1);
+        const hl_tensor_view *tv = hl_model_tensor(m, name);
+        ck_assert_msg(tv != NULL, "%s: no tensor %s", t->name, name);
+        const char *e = strchr(l + 9, '\n');
+        size_t n = e != NULL ? (size_t)(e - (l + 9)) : strlen(l + 9);
+        char *vals = strndup(l + 9 + used, n - (size_t)used);
+        check_floats(t, tv->data, tv->count, vals);
+        free(vals);
+        seen++;
+    }
+    ck_assert_uint_eq(seen, m->n_tensors);
+}
+
+static void check_valid(const tcase_data *t)
+{
+    char dec[16], vals[65536], dim[32];
+    ck_assert_ptr_nonnull(field(t->exp, "decoder", dec, sizeof(dec)));
+    hl_error e;
+    hl_error_clear(&e);
+    if (strcmp(dec, "model") == 0) {
+        hl_model *m;
+        ck_assert_msg(hl_modelfile_decode(t->in, t->in_len, &m, NULL, &e) == HL_OK, "%s: %s",
+                      t->name, e.msg);
+        check_valid_model(t, m);
+        hl_model_free(m);
+        ck_assert_int_eq(hl_modelfile_load(t->input, &m, NULL, &e), HL_OK);
+        check_valid_model(t, m);
+        hl_model_free(m);
+        return;
+    }
+    ck_assert_ptr_nonnull(field(t->exp, "values", vals, sizeof(vals)));
+    if (strcmp(dec, "i32") == 0) {
+        int32_t *v;
+        size_t n;
+        ck_assert_msg(hl_npy_decode_i32(t->in, t->in_len, &v, &n, &e) == HL_OK, "%s: %s", t->name,
+                      e.msg);
+        check_shape(t, n, 0, 1);
+        char *p = vals, *end;
+        for (size_t i = 0; i < n; i++, p = end)
+            ck_assert_int_eq(v[i], strtol(p, &end, 10));
+        free(v);
+        return;
+    }
+    hl_fmatrix m;
+    if (strcmp(dec, "raw") == 0) {
+        ck_assert_ptr_nonnull(field(t->exp, "dim", dim, sizeof(dim)));
+        ck_assert_msg(hl_rawf32_decode(t->in, t->in_len, strtoul(dim, NULL, 10), &m, &e) == HL_OK,
+                      "%s: %s", t->name, e.msg);
+    } else {
+        ck_assert_str_eq(dec, "f32");
+        ck_assert_msg(hl_npy_decode_f32(t->in, t->in_len, &m, &e) == HL_OK, "%s: %s", t->name,
+                      e.msg);
+    }
+    check_shape(t, m.rows, m.cols, 2);
+    check_floats(t, m.data, m.rows * m.cols, vals);
+    hl_fmatrix_free(&m);
+}
+
+/* Runs the case's decoder on bytes, or on the file when from_file is set. */
+static hl_status run_decoder(const tcase_data *t, const char *dec, int from_file, hl_error *e)
+{
+    char dim[32];
+    hl_fmatrix m;
+    hl_model *model = NULL;
+    int32_t *v = NULL;
+    size_t n;
+    hl_status st;
+    if (strcmp(dec, "f32") == 0)
+        st = from_file ? hl_npy_load_f32(t->input, &m, e)
+                       : hl_npy_decode_f32(t->in, t->in_len, &m, e);
+    else if (strcmp(dec, "i32") == 0)
+        st = from_file ? hl_npy_load_i32(t->input, &v, &n, e)
+                       : hl_npy_decode_i32(t->in, t->in_len, &v, &n, e);
+    else if (strcmp(dec, "model") == 0)
+        st = from_file ? hl_modelfile_load(t->input, &model, NULL, e)
+                       : hl_modelfile_decode(t->in, t->in_len, &model, NULL, e);
+    else {
+        ck_assert_str_eq(dec, "raw");
+        ck_assert_ptr_nonnull(field(t->exp, "dim", dim, sizeof(dim)));
+        st = hl_rawf32_decode(t->in, t->in_len, strtoul(dim, NULL, 10), &m, e);
+    }
+    ck_assert_msg(st != HL_OK, "%s: decoded, but should fail", t->name);
+    ck_assert_ptr_null(v);
+    ck_assert_ptr_null(model);
+    return st;
+}
+
+static void check_invalid(const tcase_data *t)
+{
+    char dec[16], status[32], msg[256];
+    ck_assert_ptr_nonnull(field(t->exp, "decoder", dec, sizeof(dec)));
+    ck_assert_ptr_nonnull(field(t->exp, "status", status, sizeof(status)));
+    ck_assert_ptr_nonnull(field(t->exp, "message", msg, sizeof(msg)));
+    for (int from_file = 0; from_file < 2; from_file++) {
+        if (from_file && strcmp(dec, "raw") == 0)
+            break;
+        hl_error e;
+        hl_error_clear(&e);
+        hl_status st = run_decoder(t, dec, from_file, &e);
+        ck_assert_msg(strcmp(hl_status_name(st), status) == 0, "%s: status %s, want %s (%s)",
+                      t->name, hl_status_name(st), status, e.msg);
+        ck_assert_int_eq(e.code, st);
+        ck_assert_msg(strstr(e.msg, msg) != NULL, "%s: message \"%s\" lacks \"%s\"", t->name, e.msg,
+                      msg);
+        ck_assert_msg(strchr(e.msg, '\n') == NULL, "%s: message is not one line", t->name);
+        if (from_file)
+            ck_assert_msg(strncmp(e.msg, t->input, strlen(t->input)) == 0,
+                          "%s: \"%s\" does not name the file", t->name, e.msg);
+    }
+}
+
+START_TEST(test_valid_cases)
+{
+    tcase_data *c;
+    size_t n = load_cases("valid", &c);
+    ck_assert_uint_ge(n, 14);
+    for (size_t i = 0; i < n; i++)
+        check_valid(&c[i]);
+    free_cases(c, n);
+}
+END_TEST
+
+START_TEST(test_invalid_cases)
+{
+    tcase_data *c;
+    size_t n = load_cases("invalid", &c);
+    ck_assert_uint_ge(n, 55);
+    for (size_t i = 0; i < n; i++)
+        check_invalid(&c[i]);
+    free_cases(c, n);
+}
+END_TEST
+
+Suite *cases_suite(void);
+Suite *cases_suite(void)
+{
+    Suite *s = suite_create("cases");
+    TCase *tc = tcase_create("cases");
+    tcase_add_test(tc, test_valid_cases);
+    tcase_add_test(tc, test_invalid_cases);
+    suite_add_tcase(s, tc);
+    return s;
+}
