@@ -392,7 +392,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
-        printf("hilander %s\n", HL_VERSION);
+        printf("hilander %s\n", HILANDER_VERSION);
         return 0;
     }
     for (size_t i = 0; i < ARRAY_LEN(commands); i++) {

@@ -193,6 +193,12 @@ static hl_graph random_graph(hl_rng *r, size_t n, int width, float *score, float
 }
 
 /* The rule, written as "max over eligible slots, then the first slot attaining it". */
+/* The decode's order: strictly denser, or equally dense with a smaller index. */
+static int denser(const float *dens, int32_t j, int32_t i)
+{
+    return dens[j] > dens[i] || (dens[j] == dens[i] && j < i);
+}
+
 static int32_t ref_parent(const hl_graph *g, const float *score, const float *dens, float tau,
                           size_t i)
 {
@@ -202,7 +208,7 @@ static int32_t ref_parent(const hl_graph *g, const float *score, const float *de
     int any = 0;
     for (int s = 0; s < g->deg[i]; s++) {
         int32_t j = g->nbr[i * w + (size_t)s];
-        if (dens[j] > dens[i] && sc[s] > tau) {
+        if (denser(dens, j, i) && sc[s] > tau) {
             any = 1;
             best = fmaxf(best, sc[s]);
         }
@@ -211,7 +217,7 @@ static int32_t ref_parent(const hl_graph *g, const float *score, const float *de
         return -1;
     for (int s = 0; s < g->deg[i]; s++) {
         int32_t j = g->nbr[i * w + (size_t)s];
-        if (dens[j] > dens[i] && sc[s] > tau && sc[s] == best)
+        if (denser(dens, j, i) && sc[s] > tau && sc[s] == best)
             return j;
     }
     return -2; /* unreachable */
@@ -274,8 +280,8 @@ START_TEST(test_parents_random)
 }
 END_TEST
 
-/* Property: whatever the graph, densities and scores, the parents form a forest in which the
- * density strictly increases towards the root and each parent is an in-neighbour. */
+/* Property: whatever the graph, densities and scores, the parents form a forest in which
+ * (density, -index) strictly increases towards the root and each parent is an in-neighbour. */
 START_TEST(test_parents_never_cycle)
 {
     hl_rng r;
@@ -301,7 +307,7 @@ START_TEST(test_parents_never_cycle)
                 continue;
             n_links++;
             int32_t p = parent[i];
-            EXPECT(dens[p] > dens[i]);
+            EXPECT(denser(dens, p, (int32_t)i));
             int found = 0;
             for (int s = 0; s < g.deg[i]; s++)
                 found |= g.nbr[i * (size_t)width + (size_t)s] == p;
