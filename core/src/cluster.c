@@ -219,55 +219,16 @@ static hl_status score_level(cl_state *S, const hl_graph *g, int level, size_t d
     return hl_lander_forward(m, g, &in, edge, &fp, &S->arena, S->prob, S->dens);
 }
 
-/* Merges the level's trees: new node ids, member counts, cluster means, peak features. */
-static void merge_level(cl_state *S, int level, size_t n, size_t n_next)
+/* Merges the level's trees and moves every original point to its tree's new node. */
+static void merge_level(cl_state *S, int level, size_t n)
 {
-    size_t d = S->d;
-    /* New ids: peaks in ascending order. */
-    size_t next = 0;
-    for (size_t i = 0; i < n; i++)
-        S->newid[i] = S->parent[i] < 0 ? (int32_t)next++ : -1;
-    (void)n_next;
-    /* Cluster sums into the root rows. At level 0 the means are xcur itself. */
-    const float *mean = level == 0 ? S->xcur : S->cmean;
     if (level == 0) {
+        /* Level 0: every node is one point and its own cluster mean. */
         for (size_t i = 0; i < n; i++)
             S->cnt[i] = 1;
-        memcpy(S->cmean, S->xcur, n * d * sizeof(float));
-        mean = S->cmean;
+        memcpy(S->cmean, S->xcur, n * S->d * sizeof(float));
     }
-    float *sum = S->cmean;
-    for (size_t i = 0; i < n; i++) {
-        float c = (float)S->cnt[i];
-        float *row = sum + i * d;
-        for (size_t j = 0; j < d; j++)
-            row[j] = mean[i * d + j] * c;
-    }
-    for (size_t i = 0; i < n; i++) {
-        int32_t r = S->root[i];
-        if ((size_t)r == i)
-            continue;
-        float *dst = sum + (size_t)r * d;
-        const float *src = sum + i * d;
-        for (size_t j = 0; j < d; j++)
-            dst[j] += src[j];
-        S->cnt[r] += S->cnt[i];
-    }
-    /* Compact roots forward: new id <= old id. */
-    for (size_t i = 0; i < n; i++) {
-        int32_t ni = S->newid[i];
-        if (ni < 0)
-            continue;
-        float inv = 1.0f / (float)S->cnt[i];
-        float *dst = sum + (size_t)ni * d;
-        const float *src = sum + i * d;
-        for (size_t j = 0; j < d; j++)
-            dst[j] = src[j] * inv;
-        S->cnt[ni] = S->cnt[i];
-        if ((size_t)ni != i)
-            memcpy(S->xcur + (size_t)ni * d, S->xcur + i * d, d * sizeof(float));
-    }
-    /* Every original point moves to its tree's new node. */
+    hl_decode_merge(S->parent, S->root, n, S->d, S->xcur, S->cmean, S->cnt, S->newid);
     for (size_t p = 0; p < S->N; p++)
         S->node_of[p] = S->newid[S->root[S->node_of[p]]];
 }
@@ -310,7 +271,7 @@ static hl_status run_levels(cl_state *S)
             return rc;
         size_t n_next = n - st.links;
         if (st.links > 0 || level == 0)
-            merge_level(S, level, n, n_next);
+            merge_level(S, level, n);
         st.sec_knn = t1 - t0;
         st.sec_gnn = t2 - t1;
         st.sec_decode = now_sec() - t2;
