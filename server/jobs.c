@@ -9,6 +9,7 @@
 #include "log.h"
 #include "metrics.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -131,6 +132,16 @@ hl_status srv_job_transition(srv_store *s, const char *id, srv_job *j, const cha
                              srv_job_status to, const srv_field *extra, size_t n_extra,
                              uint64_t ttl)
 {
+    /* Every state named in `from` must be allowed to reach `to`: terminal states never
+     * change, and nothing goes back to queued. */
+    char names[64];
+    snprintf(names, sizeof(names), "%s", from);
+    char *save = NULL;
+    for (char *t = strtok_r(names, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+        int fs = srv_job_status_parse(t);
+        if (fs < 0 || !srv_job_can_transition((srv_job_status)fs, to))
+            return HL_INVAL;
+    }
     srv_field f[12];
     size_t n = 0;
     f[n++] = (srv_field){"status", srv_job_status_name(to)};

@@ -77,8 +77,9 @@ hl_status srv_random_base32(char *out, size_t n);
 
 /**
  * Moves the job's store record from one of `from` (comma-separated names) to `to`, setting
- * the extra fields too; terminal states get the result TTL. HL_BUSY when the record is no
- * longer in a `from` state (someone else won), HL_NOTFOUND when it is gone. On success the
+ * the extra fields too; terminal states get the result TTL. HL_INVAL when a `from` state may
+ * not move to `to` (srv_job_can_transition), HL_BUSY when the record is no longer in a
+ * `from` state (someone else won), HL_NOTFOUND when it is gone. On success the
  * struct's atomic status follows (when j is non-NULL).
  */
 hl_status srv_job_transition(srv_store *s, const char *id, srv_job *j, const char *from,
