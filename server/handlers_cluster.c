@@ -202,8 +202,7 @@ static hl_status resolve(srv_ctx *ctx, const srv_req *req, srv_resp *resp, const
     return st;
 }
 
-/* Hash of what the client sent (media type, query, body) for Idempotency-Key checks. */
-static void body_hash(const srv_req *req, char out[33])
+void srv_request_hash(const srv_req *req, char out[33])
 {
     char *qs = srv_req_query_string(req);
     srv_buf b;
@@ -366,7 +365,7 @@ static void complete_cached(srv_ctx *ctx, srv_job *j)
 
 /* Steps 4-7 for a decoded, resolved request. Takes the admission's buffers into j. */
 static hl_status admit(srv_ctx *ctx, const srv_req *req, srv_resp *resp, srv_job *j,
-                       const char *model_name)
+                       const char *model_name, const char *hash)
 {
     int immediate = j->cache_src[0] != '\0' && j->ids == NULL && j->labels == NULL;
     hl_status st = immediate ? HL_OK : srv_jobq_reserve(ctx->queue);
@@ -375,8 +374,6 @@ static hl_status admit(srv_ctx *ctx, const srv_req *req, srv_resp *resp, srv_job
             resp, req, st == HL_BUSY ? SRV_P_QUEUE_FULL : SRV_P_UNAVAILABLE, NULL, "%s",
             st == HL_BUSY ? "the job queue is full; retry later" : "the server is shutting down");
     if (req->idem_key[0] != '\0') {
-        char hash[33];
-        body_hash(req, hash);
         if (idempotency(ctx, req, resp, j, hash) != 0) {
             if (!immediate)
                 srv_jobq_unreserve(ctx->queue);
@@ -427,6 +424,9 @@ hl_status srv_h_cluster(srv_ctx *ctx, const srv_req *req, srv_resp *resp)
     if (atomic_load(&ctx->draining))
         return srv_resp_problem(resp, req, SRV_P_UNAVAILABLE, NULL, "the server is shutting down");
     double t0 = srv_mono();
+    char hash[33] = ""; /* of the bytes as sent, before the body is taken over below */
+    if (req->idem_key[0] != '\0')
+        srv_request_hash(req, hash);
     admission a;
     memset(&a, 0, sizeof(a));
     const srv_model *model = NULL;
@@ -462,7 +462,7 @@ hl_status srv_h_cluster(srv_ctx *ctx, const srv_req *req, srv_resp *resp)
     else
         cache_lookup(ctx, j);
     srv_metrics_stage(ctx->metrics, SRV_STAGE_PARSE, srv_mono() - t0);
-    st = admit(ctx, req, resp, j, model->name);
+    st = admit(ctx, req, resp, j, model->name, hash);
     srv_job_release(j);
     return st;
 }

@@ -194,6 +194,10 @@ hl_status srv_h_readyz(srv_ctx *ctx, const srv_req *req, srv_resp *resp);
 hl_status srv_h_metrics(srv_ctx *ctx, const srv_req *req, srv_resp *resp);
 hl_status srv_h_openapi(srv_ctx *ctx, const srv_req *req, srv_resp *resp);
 
+/** XXH3-128 (hex) of what the client sent - media type, query and body - which an
+ * Idempotency-Key replay must match. */
+void srv_request_hash(const srv_req *req, char out[33]);
+
 /** After a Prefer: wait suspension ends: 200 + result if the job succeeded, else 202 + the
  * job object. */
 hl_status srv_cluster_after_wait(srv_ctx *ctx, const srv_req *req, srv_job *job, srv_resp *resp);
