@@ -1,0 +1,862 @@
+/*
+ * test_service.c - hilanderd end to end over loopback: start it on 127.0.0.1 port 0 (the
+ * port comes from --port-file), drive every endpoint and every error with libcurl, compare
+ * results with the CLI on the same input, and check the SIGTERM drain. Every server started
+ * here is killed on exit, on failure and on the global alarm; every loop is bounded.
+ *
+ * Usage: test_service HILANDERD HILANDER PROJECT_DIR. Prints "N passed, N failed".
+ */
+#include "hl/npy.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SUITE_SECONDS 240 /* the whole program; normally well under a minute */
+
+static const char *g_daemon, *g_cli, *g_root;
+static char g_tmp[256];
+static pid_t g_pids[8];
+static int g_npids;
+static int g_passed, g_failed;
+
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            g_passed++;                                                                            \
+        } else {                                                                                   \
+            g_failed++;                                                                            \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fputc('\n', stderr);                                                                   \
+        }                                                                                          \
+    } while (0)
+
+static void kill_servers(void)
+{
+    for (int i = 0; i < g_npids; i++) {
+        if (g_pids[i] > 0) {
+            kill(g_pids[i], SIGKILL);
+            waitpid(g_pids[i], NULL, 0);
+            g_pids[i] = 0;
+        }
+    }
+}
+
+static void on_fatal(int sig)
+{
+    kill_servers();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* ---- servers ---- */
+
+typedef struct server {
+    pid_t pid;
+    int port;
+    char log[512];
+} server;
+
+/* Starts hilanderd with the common flags plus `extra` (NULL-terminated). Returns 0 once the
+ * port file exists; -1 if the process exited first (its status in *status). */
+static int start(server *s, const char *name, const char *const *extra, int *status)
+{
+    char dir[400], portfile[512];
+    snprintf(dir, sizeof(dir), "%s/%s", g_tmp, name);
+    mkdir(dir, 0700);
+    snprintf(portfile, sizeof(portfile), "%s/port", dir);
+    snprintf(s->log, sizeof(s->log), "%s/stderr.log", dir);
+    unlink(portfile);
+    const char *argv[40] = {g_daemon,      "--listen", "127.0.0.1",      "--port", "0",
+                            "--port-file", portfile,   "--http-threads", "4"};
+    int n = 9;
+    for (int i = 0; extra != NULL && extra[i] != NULL && n < 38; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd >= 0) {
+            dup2(fd, 2);
+            close(fd);
+        }
+        execv(g_daemon, (char *const *)(uintptr_t)argv);
+        _exit(127);
+    }
+    s->pid = pid;
+    g_pids[g_npids++] = pid;
+    for (double t0 = now(); now() - t0 < 30.0; sleep_ms(20)) {
+        FILE *f = fopen(portfile, "r");
+        if (f != NULL) {
+            int ok = fscanf(f, "%d", &s->port) == 1;
+            fclose(f);
+            if (ok)
+                return 0;
+        }
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            for (int i = 0; i < g_npids; i++)
+                if (g_pids[i] == pid)
+                    g_pids[i] = 0;
+            if (status != NULL)
+                *status = st;
+            return -1;
+        }
+    }
+    return -1;
+}
+
+/* Runs hilanderd expecting it to refuse to start; returns its exit code and stderr. */
+static int start_fails(const char *name, const char *const *extra, char *err, size_t errlen)
+{
+    server s;
+    int st = 0;
+    if (start(&s, name, extra, &st) == 0)
+        return -1;
+    FILE *f = fopen(s.log, "r");
+    err[0] = '\0';
+    if (f != NULL) {
+        size_t n = fread(err, 1, errlen - 1, f);
+        err[n] = '\0';
+        fclose(f);
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* ---- HTTP ---- */
+
+typedef struct hresp {
+    long status;
+    char *body;
+    size_t len;
+    char hdrs[8192];
+    size_t hlen;
+    json_t *json;
+} hresp;
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+{
+    hresp *r = ud;
+    char *b = realloc(r->body, r->len + sz * n + 1);
+    if (b == NULL)
+        return 0;
+    memcpy(b + r->len, p, sz * n);
+    r->body = b;
+    r->len += sz * n;
+    r->body[r->len] = '\0';
+    return sz * n;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *ud)
+{
+    hresp *r = ud;
+    size_t k = sz * n;
+    if (r->hlen + k < sizeof(r->hdrs)) {
+        memcpy(r->hdrs + r->hlen, p, k);
+        r->hlen += k;
+        r->hdrs[r->hlen] = '\0';
+    }
+    return k;
+}
+
+typedef struct upload {
+    const char *p;
+    size_t len, off;
+} upload;
+
+static size_t on_read(char *buf, size_t sz, size_t n, void *ud)
+{
+    upload *u = ud;
+    size_t k = sz * n < u->len - u->off ? sz * n : u->len - u->off;
+    if (k > 4096)
+        k = 4096; /* many small chunks */
+    memcpy(buf, u->p + u->off, k);
+    u->off += k;
+    return k;
+}
+
+static void hfree(hresp *r)
+{
+    free(r->body);
+    json_decref(r->json);
+    memset(r, 0, sizeof(*r));
+}
+
+/* One request; `hdrs` is a NULL-terminated list of "Name: value" lines. */
+static long http(int port, const char *method, const char *path, const char *ctype,
+                 const void *body, size_t len, const char *const *hdrs, int chunked, hresp *r)
+{
+    memset(r, 0, sizeof(*r));
+    CURL *c = curl_easy_init();
+    char url[1024];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+    struct curl_slist *h = NULL;
+    char ct[128];
+    if (ctype != NULL) {
+        snprintf(ct, sizeof(ct), "Content-Type: %s", ctype);
+        h = curl_slist_append(h, ct);
+    }
+    int expect = 0;
+    for (int i = 0; hdrs != NULL && hdrs[i] != NULL; i++) {
+        h = curl_slist_append(h, hdrs[i]);
+        expect |= strncasecmp(hdrs[i], "Expect:", 7) == 0;
+    }
+    if (!expect) /* no 100-continue round trip unless a test asks for it */
+        h = curl_slist_append(h, "Expect:");
+    upload u = {body, len, 0};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (body != NULL && chunked) {
+        h = curl_slist_append(h, "Transfer-Encoding: chunked");
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(c, CURLOPT_READDATA, &u);
+    } else if (body != NULL) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    }
+    if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 90L);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    CURLcode rc = curl_easy_perform(c);
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    else
+        r->status = -1;
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    if (r->body != NULL)
+        r->json = json_loadb(r->body, r->len, 0, NULL);
+    return r->status;
+}
+
+static long GET(int port, const char *path, hresp *r)
+{
+    return http(port, "GET", path, NULL, NULL, 0, NULL, 0, r);
+}
+
+/* A response header's value (copied into out), or NULL. */
+static const char *header(const hresp *r, const char *name, char *out, size_t outlen)
+{
+    size_t nl = strlen(name);
+    for (const char *p = r->hdrs; *p != '\0';) {
+        const char *eol = strstr(p, "\r\n");
+        if (eol == NULL)
+            break;
+        if ((size_t)(eol - p) > nl + 1 && strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+            const char *v = p + nl + 1;
+            while (*v == ' ')
+                v++;
+            size_t n = (size_t)(eol - v) < outlen - 1 ? (size_t)(eol - v) : outlen - 1;
+            memcpy(out, v, n);
+            out[n] = '\0';
+            return out;
+        }
+        p = eol + 2;
+    }
+    return NULL;
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s != NULL ? s : "";
+}
+
+static int is_problem(const hresp *r, long status, const char *suffix)
+{
+    char type[96];
+    snprintf(type, sizeof(type), "/problems/%s", suffix);
+    char ct[128];
+    return r->status == status && r->json != NULL && strcmp(jstr(r->json, "type"), type) == 0 &&
+           header(r, "Content-Type", ct, sizeof(ct)) != NULL &&
+           strcmp(ct, "application/problem+json") == 0 && jstr(r->json, "instance")[0] != '\0';
+}
+
+#define CHECK_PROBLEM(r, want_status, want_suffix)                                                 \
+    CHECK(is_problem(r, want_status, want_suffix), "want %d %s, got %ld %.300s", want_status,      \
+          want_suffix, (r)->status, (r)->body != NULL ? (r)->body : "")
+
+/* Polls GET /v1/jobs/{id} until its status is one of `want` (comma list); bounded. */
+static int wait_status(int port, const char *id, const char *want, double seconds, char *got)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/jobs/%s", id);
+    for (double t0 = now(); now() - t0 < seconds; sleep_ms(20)) {
+        hresp r;
+        GET(port, path, &r);
+        snprintf(got, 32, "%s", r.json != NULL ? jstr(r.json, "status") : "?");
+        hfree(&r);
+        char list[64];
+        snprintf(list, sizeof(list), ",%s,", want);
+        char needle[40];
+        snprintf(needle, sizeof(needle), ",%s,", got);
+        if (strstr(list, needle) != NULL)
+            return 0;
+    }
+    return -1;
+}
+
+static void *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *p = malloc((size_t)n + 1);
+    *len = fread(p, 1, (size_t)n, f);
+    fclose(f);
+    return p;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+    size_t n;
+    void *p = read_file(from, &n);
+    if (p == NULL)
+        return -1;
+    FILE *f = fopen(to, "wb");
+    int ok = f != NULL && fwrite(p, 1, n, f) == n;
+    if (f != NULL)
+        fclose(f);
+    free(p);
+    return ok ? 0 : -1;
+}
+
+/* n x d uniform random float32, raw little-endian (distinct per seed). */
+static float *rand_f32(size_t n, size_t d, uint32_t seed)
+{
+    float *x = malloc(n * d * sizeof(float));
+    uint32_t s = seed * 2654435761u + 7;
+    for (size_t i = 0; i < n * d; i++) {
+        s = s * 1664525u + 1013904223u;
+        x[i] = (float)(s >> 8) / 16777216.0f - 0.5f;
+    }
+    return x;
+}
+
+/* Reads a metric's value from /metrics text (the first line starting with `series`). */
+static double metric(int port, const char *series)
+{
+    hresp r;
+    GET(port, "/metrics", &r);
+    double v = -1;
+    const char *p = r.body != NULL ? r.body : "";
+    size_t n = strlen(series);
+    while ((p = strstr(p, series)) != NULL) {
+        if ((p == r.body || p[-1] == '\n') && p[n] == ' ') {
+            v = strtod(p + n + 1, NULL);
+            break;
+        }
+        p += n;
+    }
+    hfree(&r);
+    return v;
+}
+
+/* ---- cases ---- */
+
+static void case_start_failures(void)
+{
+    char err[2048], dir[400], path[512];
+    snprintf(dir, sizeof(dir), "%s/badmodels", g_tmp);
+    mkdir(dir, 0700);
+    snprintf(path, sizeof(path), "%s/broken.hlm", dir);
+    FILE *f = fopen(path, "w");
+    fputs("this is not a model file", f);
+    fclose(f);
+    const char *bad_model[] = {"--model-dir", dir, "--default-model", "none", NULL};
+    int rc = start_fails("badmodel", bad_model, err, sizeof(err));
+    CHECK(rc > 0 && strstr(err, "broken.hlm") != NULL && strchr(err, '\n') == err + strlen(err) - 1,
+          "corrupt model: exit %d, stderr '%s'", rc, err);
+    snprintf(dir, sizeof(dir), "%s/nomodels", g_tmp);
+    mkdir(dir, 0700);
+    const char *no_default[] = {"--model-dir", dir, NULL};
+    rc = start_fails("nodefault", no_default, err, sizeof(err));
+    CHECK(rc == 2 && strstr(err, "universal") != NULL, "missing default: exit %d, '%s'", rc, err);
+    const char *bad_flag[] = {"--workers", "zero", NULL};
+    rc = start_fails("badflag", bad_flag, err, sizeof(err));
+    CHECK(rc == 2 && strstr(err, "--workers") != NULL, "bad flag: exit %d, '%s'", rc, err);
+}
+
+static void case_basics(int port)
+{
+    hresp r;
+    CHECK(GET(port, "/livez", &r) == 200, "livez %ld", r.status);
+    char v[256];
+    CHECK(header(&r, "X-Request-Id", v, sizeof(v)) != NULL, "no X-Request-Id");
+    CHECK(header(&r, "Access-Control-Expose-Headers", v, sizeof(v)) != NULL &&
+              strcmp(v, "Location, Retry-After") == 0,
+          "expose headers");
+    hfree(&r);
+    CHECK(GET(port, "/readyz", &r) == 200, "readyz %ld", r.status);
+    hfree(&r);
+    CHECK(GET(port, "/openapi.yaml", &r) == 200, "openapi %ld", r.status);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/openapi.yaml", g_root);
+    size_t n;
+    char *file = read_file(path, &n);
+    CHECK(file != NULL && r.len == n && memcmp(file, r.body, n) == 0,
+          "/openapi.yaml differs from the file");
+    CHECK(header(&r, "Content-Type", v, sizeof(v)) && strcmp(v, "application/yaml") == 0, "yaml");
+    free(file);
+    hfree(&r);
+    const char *rid[] = {"X-Request-Id: test-req-123", NULL};
+    http(port, "GET", "/nowhere", NULL, NULL, 0, rid, 0, &r);
+    CHECK_PROBLEM(&r, 404, "not-found");
+    CHECK(header(&r, "X-Request-Id", v, sizeof(v)) && strcmp(v, "test-req-123") == 0, "echo");
+    CHECK(strcmp(jstr(r.json, "instance"), "test-req-123") == 0, "instance");
+    hfree(&r);
+    http(port, "PUT", "/v1/jobs/abc", NULL, NULL, 0, NULL, 0, &r);
+    CHECK_PROBLEM(&r, 405, "method-not-allowed");
+    CHECK(header(&r, "Allow", v, sizeof(v)) && strcmp(v, "GET, DELETE, OPTIONS") == 0, "Allow");
+    hfree(&r);
+    const char *pre[] = {"Origin: http://example.test", "Access-Control-Request-Method: POST",
+                         NULL};
+    http(port, "OPTIONS", "/v1/cluster", NULL, NULL, 0, pre, 0, &r);
+    CHECK(r.status == 204 && header(&r, "Access-Control-Allow-Methods", v, sizeof(v)) &&
+              strstr(v, "POST") != NULL,
+          "preflight %ld", r.status);
+    hfree(&r);
+    CHECK(GET(port, "/v1/models", &r) == 200 &&
+              json_array_size(json_object_get(r.json, "models")) == 3,
+          "models %.200s", r.body);
+    hfree(&r);
+    CHECK(GET(port, "/v1/models/lander8", &r) == 200 &&
+              json_integer_value(json_object_get(r.json, "dim")) == 8 &&
+              strcmp(jstr(r.json, "kind"), "lander") == 0,
+          "lander8 %.200s", r.body);
+    hfree(&r);
+    CHECK(GET(port, "/v1/models/universal", &r) == 200 && strcmp(jstr(r.json, "dim"), "any") == 0,
+          "universal %.200s", r.body);
+    hfree(&r);
+    GET(port, "/v1/models/nope", &r);
+    CHECK_PROBLEM(&r, 404, "unknown-model");
+    hfree(&r);
+    GET(port, "/v1/jobs/j_nope", &r);
+    CHECK_PROBLEM(&r, 404, "job-not-found");
+    hfree(&r);
+    GET(port, "/v1/jobs/j_nope/result", &r);
+    CHECK_PROBLEM(&r, 404, "job-not-found");
+    hfree(&r);
+    http(port, "DELETE", "/v1/jobs/j_nope", NULL, NULL, 0, NULL, 0, &r);
+    CHECK_PROBLEM(&r, 404, "job-not-found");
+    hfree(&r);
+}
+
+/* Submits blobs.npy, compares with the CLI, pages, npy formats, cache, delete. */
+static void case_cluster_flow(int port)
+{
+    char path[512], out[512], lv[512], cmd[2048], id[64] = "", got[32], v[256];
+    snprintf(path, sizeof(path), "%s/tests/cli/data/blobs.features.npy", g_root);
+    size_t n;
+    void *npy = read_file(path, &n);
+    hresp r;
+    http(port, "POST", "/v1/cluster", "application/x-npy", npy, n, NULL, 0, &r);
+    CHECK(r.status == 202 && header(&r, "Location", v, sizeof(v)) &&
+              strncmp(v, "/v1/jobs/j_", 11) == 0 && header(&r, "Retry-After", v, sizeof(v)),
+          "submit %ld %.300s", r.status, r.body);
+    snprintf(id, sizeof(id), "%s", jstr(r.json, "id"));
+    hfree(&r);
+    CHECK(wait_status(port, id, "succeeded", 60, got) == 0, "job ended %s", got);
+    snprintf(out, sizeof(out), "%s/cli.npy", g_tmp);
+    snprintf(lv, sizeof(lv), "%s/cli_levels.npy", g_tmp);
+    snprintf(cmd, sizeof(cmd),
+             "'%s' cluster --in '%s' --model none --out '%s' --levels-out '%s' --quiet", g_cli,
+             path, out, lv);
+    CHECK(system(cmd) == 0, "CLI failed: %s", cmd);
+    size_t cn, ln;
+    char *cli = read_file(out, &cn), *cli_levels = read_file(lv, &ln);
+    char url[256];
+    snprintf(url, sizeof(url), "/v1/jobs/%s/result?format=npy", id);
+    GET(port, url, &r);
+    CHECK(r.status == 200 && cli != NULL && r.len == cn && memcmp(r.body, cli, cn) == 0,
+          "service labels differ from the CLI's (%zu vs %zu bytes)", r.len, cn);
+    hfree(&r);
+    snprintf(url, sizeof(url), "/v1/jobs/%s/result?format=npy&levels=all", id);
+    GET(port, url, &r);
+    CHECK(r.status == 200 && cli_levels != NULL && r.len == ln &&
+              memcmp(r.body, cli_levels, ln) == 0,
+          "service levels differ from the CLI's");
+    hfree(&r);
+    free(cli);
+    free(cli_levels);
+    snprintf(url, sizeof(url), "/v1/jobs/%s/result?limit=120", id);
+    GET(port, url, &r);
+    char want[200];
+    snprintf(want, sizeof(want), "</v1/jobs/%s/result?offset=120&limit=120>; rel=\"next\"", id);
+    CHECK(r.status == 200 && json_array_size(json_object_get(r.json, "labels")) == 120 &&
+              header(&r, "Link", v, sizeof(v)) && strcmp(v, want) == 0,
+          "paging: %s", r.hdrs);
+    hfree(&r);
+    snprintf(url, sizeof(url), "/v1/jobs/%s/result?offset=240&limit=120", id);
+    GET(port, url, &r);
+    CHECK(r.status == 200 && json_array_size(json_object_get(r.json, "labels")) == 60 &&
+              header(&r, "Link", v, sizeof(v)) == NULL,
+          "last page");
+    hfree(&r);
+    /* The same work again: the cache answers, nothing is recomputed. */
+    double hits = metric(port, "hilander_cache_hits_total");
+    double points = metric(port, "hilander_points_clustered_total");
+    http(port, "POST", "/v1/cluster", "application/x-npy", npy, n, NULL, 0, &r);
+    CHECK(r.status == 202 && json_is_true(json_object_get(r.json, "cached")) &&
+              strcmp(jstr(r.json, "status"), "succeeded") == 0,
+          "cache: %.300s", r.body);
+    char id2[64];
+    snprintf(id2, sizeof(id2), "%s", jstr(r.json, "id"));
+    hfree(&r);
+    CHECK(metric(port, "hilander_cache_hits_total") == hits + 1, "cache hits not counted");
+    CHECK(metric(port, "hilander_points_clustered_total") == points, "recomputed on a hit");
+    snprintf(url, sizeof(url), "/v1/jobs/%s/result?format=npy", id2);
+    GET(port, url, &r);
+    CHECK(r.status == 200 && r.len == cn, "cached result");
+    hfree(&r);
+    /* Finished jobs are deleted. */
+    snprintf(url, sizeof(url), "/v1/jobs/%s", id2);
+    http(port, "DELETE", url, NULL, NULL, 0, NULL, 0, &r);
+    CHECK(r.status == 204, "delete finished: %ld", r.status);
+    hfree(&r);
+    GET(port, url, &r);
+    CHECK_PROBLEM(&r, 404, "job-not-found");
+    hfree(&r);
+    /* The lander model refuses 16-d input, naming both dimensions. */
+    http(port, "POST", "/v1/cluster?model=lander8", "application/x-npy", npy, n, NULL, 0, &r);
+    CHECK_PROBLEM(&r, 422, "dimension-mismatch");
+    CHECK(strstr(jstr(r.json, "detail"), "8") && strstr(jstr(r.json, "detail"), "16"), "dims");
+    hfree(&r);
+    free(npy);
+}
+
+static void case_json_wait_idempotency(int port)
+{
+    static const char body[] = "{\"embeddings\": [[1,0],[0.9,0.1],[0,1],[0.1,0.9]], "
+                               "\"ids\": [\"a\",\"b\",\"c\",\"d\"], \"labels\": [0,0,1,1]}";
+    const char *wait[] = {"Prefer: wait=20", NULL};
+    hresp r;
+    char v[256];
+    http(port, "POST", "/v1/cluster", "application/json", body, strlen(body), wait, 0, &r);
+    CHECK(
+        r.status == 200 && header(&r, "Preference-Applied", v, sizeof(v)) &&
+            strcmp(v, "wait=20") == 0 && json_array_size(json_object_get(r.json, "labels")) == 4 &&
+            json_is_number(json_object_get(json_object_get(r.json, "metrics"), "nmi")) &&
+            strcmp(json_string_value(json_array_get(json_object_get(r.json, "ids"), 2)), "c") == 0,
+        "Prefer: wait %ld %.300s", r.status, r.body);
+    hfree(&r);
+    /* Idempotency-Key: same body -> same job; another body -> 422. */
+    static const char b1[] = "{\"embeddings\": [[1,2],[2,1],[3,3]]}";
+    static const char b2[] = "{\"embeddings\": [[1,2],[2,1],[3,4]]}";
+    const char *key[] = {"Idempotency-Key: idem-it-1", NULL};
+    http(port, "POST", "/v1/cluster", "application/json", b1, strlen(b1), key, 0, &r);
+    char id[64];
+    snprintf(id, sizeof(id), "%s", jstr(r.json, "id"));
+    CHECK(r.status == 202, "idem first %ld", r.status);
+    hfree(&r);
+    http(port, "POST", "/v1/cluster", "application/json", b1, strlen(b1), key, 0, &r);
+    CHECK((r.status == 200 || r.status == 202) && strcmp(jstr(r.json, "id"), id) == 0,
+          "idem replay %ld %.200s", r.status, r.body);
+    hfree(&r);
+    http(port, "POST", "/v1/cluster", "application/json", b2, strlen(b2), key, 0, &r);
+    CHECK_PROBLEM(&r, 422, "idempotency-key-reused");
+    hfree(&r);
+}
+
+static void case_errors(int port)
+{
+    static const struct {
+        const char *ctype, *query, *body;
+        long status;
+        const char *suffix;
+    } cases[] = {
+        {"application/json", "", "{\"embeddings\": [[1,2]", 400, "malformed-body"},
+        {"application/json", "", "{\"ids\": []}", 400, "malformed-body"},
+        {"application/json", "", "{\"embeddings\": [[1,2],[3]]}", 422, "invalid-embeddings"},
+        {"application/json", "", "{\"embeddings\": [[1,2],[3,1e39]]}", 422, "non-finite-value"},
+        {"application/json", "", "{\"embeddings\": [[1,2]]}", 422, "size-out-of-range"},
+        {"application/json", "", "{\"embeddings\": [[1,2],[3,4]], \"params\": {\"k\": 0}}", 422,
+         "invalid-parameter"},
+        {"application/json", "", "{\"embeddings\": [[1,2],[3,4]], \"model\": \"zz\"}", 422,
+         "unknown-model"},
+        {"application/x-npy", "", "garbage", 400, "invalid-npy"},
+        {"application/octet-stream", "", "12345678", 400, "invalid-raw"},
+        {"application/octet-stream", "?dim=3", "12345678", 400, "invalid-raw"},
+        {"application/octet-stream", "?dim=2&tau=x", "12345678", 422, "invalid-parameter"},
+        {"text/csv", "", "1,2\n3,4\n", 415, "unsupported-media-type"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char path[128];
+        snprintf(path, sizeof(path), "/v1/cluster%s", cases[i].query);
+        hresp r;
+        http(port, "POST", path, cases[i].ctype, cases[i].body, strlen(cases[i].body), NULL, 0, &r);
+        CHECK(is_problem(&r, cases[i].status, cases[i].suffix), "case %zu (%s): got %ld %.200s", i,
+              cases[i].body, r.status, r.body != NULL ? r.body : "");
+        hfree(&r);
+    }
+    /* Too large a dimension: 413 size-out-of-range (this server allows 64). */
+    float *x = rand_f32(2, 100, 1);
+    hresp r;
+    http(port, "POST", "/v1/cluster?dim=100", "application/octet-stream", x, 800, NULL, 0, &r);
+    CHECK_PROBLEM(&r, 413, "size-out-of-range");
+    hfree(&r);
+    free(x);
+    /* Over --max-body-bytes (4 MiB): from Content-Length, and while a chunked body streams. */
+    size_t big = 5u << 20;
+    char *blob = calloc(1, big);
+    /* With 100-continue the 413 comes before any body byte is sent (as curl does by default
+     * for large bodies); without it the client may see the early close before the answer. */
+    const char *expect[] = {"Expect: 100-continue", NULL};
+    http(port, "POST", "/v1/cluster?dim=4", "application/octet-stream", blob, big, expect, 0, &r);
+    CHECK_PROBLEM(&r, 413, "body-too-large");
+    hfree(&r);
+    http(port, "POST", "/v1/cluster?dim=4", "application/octet-stream", blob, big, NULL, 1, &r);
+    CHECK_PROBLEM(&r, 413, "body-too-large");
+    hfree(&r);
+    free(blob);
+    CHECK(GET(port, "/readyz", &r) == 200, "still ready after errors");
+    hfree(&r);
+    /* Requests are counted when MHD reports them complete, just after the answer is sent. */
+    const char *series = "hilander_http_requests_total{route=\"/v1/cluster\",method=\"POST\","
+                         "code=\"413\"}";
+    double t0 = now();
+    while (metric(port, series) != 3 && now() - t0 < 5)
+        sleep_ms(20);
+    CHECK(metric(port, series) == 3, "413s counted: %g", metric(port, series)); /* dim + 2 bodies */
+}
+
+/* One worker, queue of one: running/queued/full, cancel both, Prefer: wait timing out. */
+static void case_queue_and_cancel(int port)
+{
+    size_t n = 40000, d = 64;
+    float *slow = rand_f32(n, d, 11), *other = rand_f32(n, d, 12), *third = rand_f32(n, d, 13);
+    size_t bytes = n * d * 4;
+    hresp r;
+    char got[32], v[256], url[160];
+    http(port, "POST", "/v1/cluster?dim=64", "application/octet-stream", slow, bytes, NULL, 0, &r);
+    char a[64];
+    snprintf(a, sizeof(a), "%s", jstr(r.json, "id"));
+    CHECK(r.status == 202, "slow job %ld", r.status);
+    hfree(&r);
+    CHECK(wait_status(port, a, "running", 30, got) == 0, "slow job is %s", got);
+    snprintf(url, sizeof(url), "/v1/jobs/%s/result", a);
+    GET(port, url, &r);
+    CHECK_PROBLEM(&r, 409, "job-not-finished");
+    hfree(&r);
+    sleep_ms(300);
+    snprintf(url, sizeof(url), "/v1/jobs/%s", a);
+    GET(port, url, &r);
+    json_t *pg = json_object_get(r.json, "progress");
+    const char *stage = jstr(pg, "stage");
+    CHECK(strcmp(stage, "knn") == 0 || strcmp(stage, "gnn") == 0 || strcmp(stage, "decode") == 0,
+          "progress stage '%s'", stage);
+    CHECK(json_is_number(json_object_get(pg, "fraction")), "fraction");
+    hfree(&r);
+    /* Prefer: wait=1 on a job that cannot start: 202 after about a second. */
+    const char *wait1[] = {"Prefer: wait=1", NULL};
+    double t0 = now();
+    http(port, "POST", "/v1/cluster?dim=64", "application/octet-stream", other, bytes, wait1, 0,
+         &r);
+    double waited = now() - t0;
+    CHECK(r.status == 202 && waited >= 0.9 &&
+              header(&r, "Preference-Applied", v, sizeof(v)) == NULL,
+          "wait timeout: %ld after %.2f s", r.status, waited);
+    char b[64];
+    snprintf(b, sizeof(b), "%s", jstr(r.json, "id"));
+    hfree(&r);
+    http(port, "POST", "/v1/cluster?dim=64", "application/octet-stream", third, bytes, NULL, 0, &r);
+    CHECK_PROBLEM(&r, 429, "queue-full");
+    CHECK(header(&r, "Retry-After", v, sizeof(v)) != NULL, "429 Retry-After");
+    hfree(&r);
+    snprintf(url, sizeof(url), "/v1/jobs/%s", b);
+    http(port, "DELETE", url, NULL, NULL, 0, NULL, 0, &r);
+    CHECK(r.status == 200 && strcmp(jstr(r.json, "status"), "canceled") == 0,
+          "cancel queued %ld %.200s", r.status, r.body);
+    hfree(&r);
+    snprintf(url, sizeof(url), "/v1/jobs/%s", a);
+    http(port, "DELETE", url, NULL, NULL, 0, NULL, 0, &r);
+    CHECK(r.status == 202, "cancel running %ld", r.status);
+    hfree(&r);
+    CHECK(wait_status(port, a, "canceled,succeeded", 60, got) == 0 && strcmp(got, "canceled") == 0,
+          "running job ended %s", got);
+    static const char small[] = "{\"embeddings\": [[1,2],[2,1],[5,5]]}";
+    const char *wait[] = {"Prefer: wait=30", NULL};
+    http(port, "POST", "/v1/cluster", "application/json", small, strlen(small), wait, 0, &r);
+    CHECK(r.status == 200, "worker free again: %ld", r.status);
+    hfree(&r);
+    free(slow);
+    free(other);
+    free(third);
+}
+
+typedef struct bg_post {
+    int port;
+    const void *body;
+    size_t len;
+    hresp r;
+} bg_post;
+
+static void *bg_main(void *arg)
+{
+    bg_post *p = arg;
+    const char *wait[] = {"Prefer: wait=60", NULL};
+    http(p->port, "POST", "/v1/cluster?dim=64", "application/octet-stream", p->body, p->len, wait,
+         0, &p->r);
+    return NULL;
+}
+
+/* SIGTERM: readyz 503 at once, submissions 503, the in-flight request completes, exit 0. */
+static void case_drain(server *s)
+{
+    size_t n = 12000, d = 64;
+    float *x = rand_f32(n, d, 21);
+    bg_post p = {s->port, x, n * d * 4, {0}};
+    pthread_t t;
+    pthread_create(&t, NULL, bg_main, &p);
+    /* Wait until the job is running (its id is only known from the job list: poll metrics). */
+    for (double t0 = now(); now() - t0 < 30 && metric(s->port, "hilander_jobs_running") < 1;)
+        sleep_ms(10);
+    CHECK(metric(s->port, "hilander_jobs_running") == 1, "job not running before SIGTERM");
+    kill(s->pid, SIGTERM);
+    sleep_ms(100);
+    hresp r;
+    GET(s->port, "/readyz", &r);
+    CHECK_PROBLEM(&r, 503, "unavailable");
+    hfree(&r);
+    static const char small[] = "{\"embeddings\": [[1,2],[2,1]]}";
+    http(s->port, "POST", "/v1/cluster", "application/json", small, strlen(small), NULL, 0, &r);
+    CHECK_PROBLEM(&r, 503, "unavailable");
+    hfree(&r);
+    pthread_join(t, NULL);
+    CHECK(p.r.status == 200 && json_array_size(json_object_get(p.r.json, "labels")) == n,
+          "in-flight request: %ld", p.r.status);
+    hfree(&p.r);
+    int st = -1;
+    pid_t w = 0;
+    for (double t0 = now(); now() - t0 < 60 && (w = waitpid(s->pid, &st, WNOHANG)) == 0;)
+        sleep_ms(20);
+    CHECK(w == s->pid && WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+    for (int i = 0; i < g_npids; i++)
+        if (g_pids[i] == s->pid && w == s->pid)
+            g_pids[i] = 0;
+    CHECK(GET(s->port, "/livez", &r) == -1, "still accepting after shutdown");
+    hfree(&r);
+    free(x);
+}
+
+static void run_cases(void)
+{
+    char models[400], from[512], to[512];
+    snprintf(models, sizeof(models), "%s/models", g_tmp);
+    mkdir(models, 0700);
+    snprintf(from, sizeof(from), "%s/tests/golden/lander/a_level0/model.hlm", g_root);
+    snprintf(to, sizeof(to), "%s/lander8.hlm", models);
+    copy_file(from, to);
+    snprintf(from, sizeof(from), "%s/tests/proto/cases/valid/model_universal_python/input.hlm",
+             g_root);
+    snprintf(to, sizeof(to), "%s/universal.hlm", models);
+    copy_file(from, to);
+    case_start_failures();
+    server a;
+    const char *main_args[] = {"--model-dir",
+                               models,
+                               "--default-model",
+                               "none",
+                               "--max-body-bytes",
+                               "4M",
+                               "--max-dim",
+                               "64",
+                               "--workers",
+                               "2",
+                               NULL};
+    if (start(&a, "main", main_args, NULL) != 0) {
+        CHECK(0, "hilanderd did not start");
+        return;
+    }
+    case_basics(a.port);
+    case_cluster_flow(a.port);
+    case_json_wait_idempotency(a.port);
+    case_errors(a.port);
+    server b;
+    const char *one[] = {"--model-dir",      models, "--default-model",  "none", "--workers", "1",
+                         "--queue-capacity", "1",    "--engine-threads", "1",    NULL};
+    if (start(&b, "single", one, NULL) == 0)
+        case_queue_and_cancel(b.port);
+    else
+        CHECK(0, "hilanderd (one worker) did not start");
+    server c;
+    const char *drain[] = {"--model-dir", models, "--default-model", "none",
+                           "--workers",   "1",    "--drain-seconds", "1",
+                           NULL};
+    if (start(&c, "drain", drain, NULL) == 0)
+        case_drain(&c);
+    else
+        CHECK(0, "hilanderd (drain) did not start");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: test_service HILANDERD HILANDER PROJECT_DIR\n");
+        return 2;
+    }
+    g_daemon = argv[1];
+    g_cli = argv[2];
+    g_root = argv[3];
+    snprintf(g_tmp, sizeof(g_tmp), "/tmp/hltest.service.XXXXXX");
+    if (mkdtemp(g_tmp) == NULL)
+        return 2;
+    atexit(kill_servers);
+    signal(SIGALRM, on_fatal);
+    signal(SIGSEGV, on_fatal);
+    signal(SIGABRT, on_fatal);
+    signal(SIGINT, on_fatal);
+    signal(SIGTERM, on_fatal);
+    signal(SIGPIPE, SIG_IGN);
+    alarm(SUITE_SECONDS);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    run_cases();
+    kill_servers();
+    curl_global_cleanup();
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_tmp);
+    if (g_failed == 0 && system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", g_tmp);
+    else if (g_failed > 0)
+        fprintf(stderr, "server logs kept in %s\n", g_tmp);
+    printf("%d passed, %d failed\n", g_passed, g_failed);
+    return g_failed == 0 ? 0 : 1;
+}
