@@ -32,4 +32,7 @@ void cli_progress_init(cli_progress *p, int quiet, hl_progress *hook);
 /** Loads a model file, or sets *out = NULL for "none"/NULL. Returns 0 or an exit code. */
 int cli_load_model(const char *cmd, const char *spec, hl_model **out);
 
+/** `hilander train` (cmd_train.c). */
+int cli_cmd_train(int argc, char **argv);
+
 #endif

@@ -367,6 +367,7 @@ static const cli_cmd commands[] = {
     {"cluster", cmd_cluster, "cluster embeddings (.npy) into a hierarchy of labels"},
     {"eval", cmd_eval, "score predicted labels against true labels (Fp, Fb, NMI)"},
     {"knn", cmd_knn, "exact cosine k nearest neighbours"},
+    {"train", cli_cmd_train, "meta-train a model on labelled embeddings"},
     {"model-info", cmd_model_info, "verify and describe a model file"},
 };
 

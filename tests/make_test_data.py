@@ -91,7 +91,10 @@ def crc32c(data, crc=0):
     return c ^ 0xFFFFFFFF
 
 
-def model_tensors(kind, dim, in_f, edge_f, hidden, n_conv):
+FEAT_VERSION = 1  # HL_FEAT_VERSION in core/include/hl/features.h
+
+
+def model_tensors(kind, dim, in_f, edge_f, hidden, n_conv, ucf=1):
     """Tensor names and shapes of a configuration, from hl/lander.h."""
     h, h2 = hidden, hidden // 2
     ins = [in_f, h, h, h2]
@@ -108,6 +111,11 @@ def model_tensors(kind, dim, in_f, edge_f, hidden, n_conv):
     t += [("classifier.0.weight", (h2,)), ("classifier.1.weight", (h2, h2)),
           ("classifier.1.bias", (h2,)), ("classifier.2.weight", (h2,)),
           ("classifier.3.weight", (2, h2)), ("classifier.3.bias", (2,))]
+    node_f = in_f if kind == 2 else in_f - dim * (1 + ucf)
+    for what, count in (("node", node_f), ("edge", edge_f)):
+        if count > 0:
+            t += [("norm.v%d.%s_mean" % (FEAT_VERSION, what), (count,)),
+                  ("norm.v%d.%s_std" % (FEAT_VERSION, what), (count,))]
     return t
 
 
@@ -145,7 +153,7 @@ def tiny_model(kind):
     rng = np.random.default_rng(7 + kind)
     tensors = []
     for name, shape in model_tensors(cfg["kind"], cfg["dim"], cfg["in"], cfg["edge"],
-                                     cfg["hidden"], cfg["n_conv"]):
+                                     cfg["hidden"], cfg["n_conv"], cfg["ucf"]):
         arr = rng.standard_normal(shape).astype(np.float32)
         tensors.append((name, shape, arr))
     return cfg, tensors
@@ -331,7 +339,7 @@ def models():
          model_file(cfg, meta, tensors + [("future.weight", (2,), np.ones(2))]), "FORMAT",
          "unknown tensor 'future.weight'"),
         ("model_missing_tensor", model_file(cfg, meta, tensors[:-1]), "FORMAT",
-         "missing tensor 'classifier.3.bias'"),
+         "missing tensor 'norm.v1.edge_std'"),
     ]
     for name_, data, status, msg in bad:
         write_case("invalid", name_, data, expected_invalid(M, status, msg))

@@ -19,6 +19,7 @@
 
 #include "hl/arena.h"
 #include "hl/decode.h"
+#include "hl/features.h"
 #include "hl/graph.h"
 #include "hl/knn.h"
 #include "hl/mat.h"
@@ -90,6 +91,11 @@ size_t hl_cluster_plan(const hl_cluster_params *p, const hl_model *m, size_t n, 
         size_t lp = hl_lander_plan(m, n, k, p->n_threads);
         if (lp > scratch)
             scratch = lp;
+        if (hl_model_node_features(m) > 0 || m->cfg.edge_features > 0) {
+            b += hl_arena_block(n * HL_FEAT_NODE * sizeof(float)) +
+                 hl_arena_block(n * w * HL_FEAT_EDGE * sizeof(float)) +
+                 hl_arena_block(n * sizeof(float)) + hl_features_plan(n, k - 1);
+        }
     }
     return b + scratch + 4096;
 }
@@ -157,74 +163,72 @@ static hl_status record_level(cl_state *S, const hl_level_stats *st)
     return HL_OK;
 }
 
+/* Structural features of the level, normalised with the model's statistics. */
+static hl_status level_features(cl_state *S, const hl_graph *g, int level, float **node,
+                                float **edge)
+{
+    size_t n = g->n, w = (size_t)g->width;
+    hl_arena *a = &S->arena;
+    float *size = hl_arena_alloc_array(a, n, sizeof(float), 64);
+    *node = hl_arena_alloc_array(a, n * HL_FEAT_NODE, sizeof(float), 64);
+    *edge = hl_arena_alloc_array(a, n * w * HL_FEAT_EDGE, sizeof(float), 64);
+    if (size == NULL || *node == NULL || *edge == NULL)
+        return HL_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        size[i] = level == 0 ? 1.0f : (float)S->cnt[i];
+    hl_status st = hl_features_compute(g, size, level, S->p->n_threads, a, *node, *edge);
+    if (st != HL_OK)
+        return st;
+    const hl_model *m = S->m;
+    hl_features_normalize(g, hl_model_node_features(m) > 0 ? *node : NULL,
+                          m->cfg.edge_features > 0 ? *edge : NULL, m->node_mean, m->node_std,
+                          m->edge_mean, m->edge_std);
+    return HL_OK;
+}
+
 /* Scores and densities for the current level: the model, or the similarities themselves. */
-static hl_status score_level(cl_state *S, const hl_graph *g, int level, size_t n, size_t d)
+static hl_status score_level(cl_state *S, const hl_graph *g, int level, size_t d)
 {
     if (S->m == NULL) {
         hl_graph_density(g, NULL, S->dens);
         return HL_OK;
     }
-    if (S->m->cfg.kind != HL_MODEL_LANDER)
-        return HL_INVAL;
-    hl_node_input in = {S->xcur, d, NULL, 0};
-    if (S->m->cfg.use_cluster_feat) {
-        in.b = level == 0 ? S->xcur : S->cmean;
-        in.db = d;
+    const hl_model *m = S->m;
+    int nf = hl_model_node_features(m);
+    float *node = NULL, *edge = NULL;
+    if (nf > 0 || m->cfg.edge_features > 0) {
+        hl_status st = level_features(S, g, level, &node, &edge);
+        if (st != HL_OK)
+            return st;
+    }
+    hl_node_input in;
+    memset(&in, 0, sizeof(in));
+    if (m->cfg.kind == HL_MODEL_LANDER) {
+        in.part[in.n_parts] = S->xcur;
+        in.dim[in.n_parts++] = d;
+        if (m->cfg.use_cluster_feat) {
+            in.part[in.n_parts] = level == 0 ? S->xcur : S->cmean;
+            in.dim[in.n_parts++] = d;
+        }
+    }
+    if (nf > 0) {
+        in.part[in.n_parts] = node;
+        in.dim[in.n_parts++] = (size_t)nf;
     }
     hl_forward_params fp = {S->p->n_threads, S->p->cancel, S->p->progress, level};
-    (void)n;
-    return hl_lander_forward(S->m, g, &in, NULL, &fp, &S->arena, S->prob, S->dens);
+    return hl_lander_forward(m, g, &in, edge, &fp, &S->arena, S->prob, S->dens);
 }
 
-/* Merges the level's trees: new node ids, member counts, cluster means, peak features. */
-static void merge_level(cl_state *S, int level, size_t n, size_t n_next)
+/* Merges the level's trees and moves every original point to its tree's new node. */
+static void merge_level(cl_state *S, int level, size_t n)
 {
-    size_t d = S->d;
-    /* New ids: peaks in ascending order. */
-    size_t next = 0;
-    for (size_t i = 0; i < n; i++)
-        S->newid[i] = S->parent[i] < 0 ? (int32_t)next++ : -1;
-    (void)n_next;
-    /* Cluster sums into the root rows. At level 0 the means are xcur itself. */
-    const float *mean = level == 0 ? S->xcur : S->cmean;
     if (level == 0) {
+        /* Level 0: every node is one point and its own cluster mean. */
         for (size_t i = 0; i < n; i++)
             S->cnt[i] = 1;
-        memcpy(S->cmean, S->xcur, n * d * sizeof(float));
-        mean = S->cmean;
+        memcpy(S->cmean, S->xcur, n * S->d * sizeof(float));
     }
-    float *sum = S->cmean;
-    for (size_t i = 0; i < n; i++) {
-        float c = (float)S->cnt[i];
-        float *row = sum + i * d;
-        for (size_t j = 0; j < d; j++)
-            row[j] = mean[i * d + j] * c;
-    }
-    for (size_t i = 0; i < n; i++) {
-        int32_t r = S->root[i];
-        if ((size_t)r == i)
-            continue;
-        float *dst = sum + (size_t)r * d;
-        const float *src = sum + i * d;
-        for (size_t j = 0; j < d; j++)
-            dst[j] += src[j];
-        S->cnt[r] += S->cnt[i];
-    }
-    /* Compact roots forward: new id <= old id. */
-    for (size_t i = 0; i < n; i++) {
-        int32_t ni = S->newid[i];
-        if (ni < 0)
-            continue;
-        float inv = 1.0f / (float)S->cnt[i];
-        float *dst = sum + (size_t)ni * d;
-        const float *src = sum + i * d;
-        for (size_t j = 0; j < d; j++)
-            dst[j] = src[j] * inv;
-        S->cnt[ni] = S->cnt[i];
-        if ((size_t)ni != i)
-            memcpy(S->xcur + (size_t)ni * d, S->xcur + i * d, d * sizeof(float));
-    }
-    /* Every original point moves to its tree's new node. */
+    hl_decode_merge(S->parent, S->root, n, S->d, S->xcur, S->cmean, S->cnt, S->newid);
     for (size_t p = 0; p < S->N; p++)
         S->node_of[p] = S->newid[S->root[S->node_of[p]]];
 }
@@ -254,7 +258,7 @@ static hl_status run_levels(cl_state *S)
         hl_graph_from_knn(&g, S->knn_idx, S->knn_sim, k);
         st.edges = hl_graph_edges(&g);
         double t1 = now_sec();
-        rc = score_level(S, &g, level, n, d);
+        rc = score_level(S, &g, level, d);
         if (rc != HL_OK)
             return rc;
         double t2 = now_sec();
@@ -267,7 +271,7 @@ static hl_status run_levels(cl_state *S)
             return rc;
         size_t n_next = n - st.links;
         if (st.links > 0 || level == 0)
-            merge_level(S, level, n, n_next);
+            merge_level(S, level, n);
         st.sec_knn = t1 - t0;
         st.sec_gnn = t2 - t1;
         st.sec_decode = now_sec() - t2;
@@ -350,9 +354,15 @@ hl_status hl_cluster_run(const float *x, size_t n, size_t d, const hl_model *m,
         return hl_error_set(err, HL_RANGE, "model",
                             "model '%s' expects dimension %d, the embeddings have %zu", m->name,
                             (int)m->cfg.dim, d);
-    if (m != NULL && m->cfg.kind != HL_MODEL_LANDER)
-        return hl_error_set(err, HL_INVAL, "model", "model kind '%s' cannot cluster yet",
-                            hl_model_kind_name(m->cfg.kind));
+    if (m != NULL) {
+        int nf = hl_model_node_features(m), ef = m->cfg.edge_features;
+        if ((nf != 0 && nf != HL_FEAT_NODE) || (ef != 0 && ef != HL_FEAT_EDGE) ||
+            (m->cfg.kind == HL_MODEL_UNIVERSAL && nf == 0))
+            return hl_error_set(err, HL_RANGE, "model",
+                                "model '%s' reads %d structural node and %d edge features; this "
+                                "build computes %d and %d",
+                                m->name, nf, ef, HL_FEAT_NODE, HL_FEAT_EDGE);
+    }
     st = hl_check_finite(x, n, d, err);
     if (st != HL_OK)
         return st;

@@ -1,6 +1,8 @@
 /* decode.c - parent selection and forest roots; see hl/decode.h. */
 #include "hl/decode.h"
 
+#include <string.h>
+
 size_t hl_decode_parents(const hl_graph *g, const float *score, const float *dens, float tau,
                          int32_t *parent)
 {
@@ -57,4 +59,50 @@ hl_status hl_decode_roots(const int32_t *parent, size_t n, int32_t *root)
         }
     }
     return HL_OK;
+}
+
+size_t hl_decode_merge(const int32_t *parent, const int32_t *root, size_t n, size_t d, float *x,
+                       float *cmean, int32_t *cnt, int32_t *newid)
+{
+    size_t next = 0;
+    for (size_t i = 0; i < n; i++)
+        newid[i] = parent[i] < 0 ? (int32_t)next++ : -1;
+    /* Means become sums; children are added into their root's row. */
+    if (cmean != NULL) {
+        for (size_t i = 0; i < n; i++) {
+            float c = (float)cnt[i];
+            float *row = cmean + i * d;
+            for (size_t j = 0; j < d; j++)
+                row[j] *= c;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        int32_t r = root[i];
+        if ((size_t)r == i)
+            continue;
+        if (cmean != NULL) {
+            float *dst = cmean + (size_t)r * d;
+            const float *src = cmean + i * d;
+            for (size_t j = 0; j < d; j++)
+                dst[j] += src[j];
+        }
+        cnt[r] += cnt[i];
+    }
+    /* Roots move forward (new id <= old id), so in-place compaction is safe. */
+    for (size_t i = 0; i < n; i++) {
+        int32_t ni = newid[i];
+        if (ni < 0)
+            continue;
+        if (cmean != NULL) {
+            float inv = 1.0f / (float)cnt[i];
+            float *dst = cmean + (size_t)ni * d;
+            const float *src = cmean + i * d;
+            for (size_t j = 0; j < d; j++)
+                dst[j] = src[j] * inv;
+        }
+        cnt[ni] = cnt[i];
+        if (x != NULL && (size_t)ni != i)
+            memmove(x + (size_t)ni * d, x + i * d, d * sizeof(float));
+    }
+    return next;
 }

@@ -22,15 +22,25 @@ static void gather_part(const hl_graph *g, const float *src, size_t d, size_t i,
     }
 }
 
+size_t hl_node_input_width(const hl_node_input *in)
+{
+    size_t f = 0;
+    for (int p = 0; p < in->n_parts; p++)
+        f += in->dim[p];
+    return f;
+}
+
 void hl_gnn_gather(const hl_graph *g, const hl_node_input *in, size_t i0, size_t bn, float *x)
 {
-    size_t f = in->da + in->db;
+    size_t f = hl_node_input_width(in);
     for (size_t r = 0; r < bn; r++) {
         size_t i = i0 + r;
         float *row = x + r * 2 * f;
-        gather_part(g, in->a, in->da, i, row, row + f);
-        if (in->db > 0)
-            gather_part(g, in->b, in->db, i, row + in->da, row + f + in->da);
+        size_t off = 0;
+        for (int p = 0; p < in->n_parts; p++) {
+            gather_part(g, in->part[p], in->dim[p], i, row + off, row + f + off);
+            off += in->dim[p];
+        }
     }
 }
 

@@ -192,8 +192,12 @@ hl_status hl_lander_forward(const hl_model *m, const hl_graph *g, const hl_node_
                             const float *edge_feat, const hl_forward_params *p, hl_arena *scratch,
                             float *prob, float *dens)
 {
-    if (in->da + in->db != (size_t)m->cfg.in_features || (in->db > 0 && in->b == NULL))
+    if (in->n_parts < 1 || in->n_parts > HL_MAX_INPUT_PARTS ||
+        hl_node_input_width(in) != (size_t)m->cfg.in_features)
         return HL_INVAL;
+    for (int q = 0; q < in->n_parts; q++)
+        if (in->part[q] == NULL && in->dim[q] > 0)
+            return HL_INVAL;
     if (m->cfg.edge_features > 0 && edge_feat == NULL)
         return HL_INVAL;
     size_t n = g->n;
@@ -235,10 +239,9 @@ hl_status hl_lander_forward(const hl_model *m, const hl_graph *g, const hl_node_
         if (st != HL_OK)
             goto done;
         if (J.out != NULL) {
-            J.in.a = J.out;
-            J.in.da = (size_t)m->conv_out[l];
-            J.in.b = NULL;
-            J.in.db = 0;
+            J.in.n_parts = 1;
+            J.in.part[0] = J.out;
+            J.in.dim[0] = (size_t)m->conv_out[l];
         }
     }
     st = hl__parallel_sliced(nt, n_blocks, (size_t)nt * 16, edge_task, &J, &p->cancel, &p->progress,

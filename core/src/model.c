@@ -1,4 +1,5 @@
 /* model.c - LANDER parameter layout, creation and initialisation; see hl/lander.h. */
+#include "hl/features.h"
 #include "hl/lander.h"
 #include "hl/rng.h"
 
@@ -56,24 +57,20 @@ hl_status hl_model_config_check(const hl_model_config *c, hl_error *err)
         return hl_error_set(err, HL_INVAL, "k", "k must be in [2, 1024], got %d", (int)c->k);
     if (!(c->tau >= 0.0f && c->tau <= 1.0f))
         return hl_error_set(err, HL_INVAL, "tau", "tau must be in [0, 1]");
+    if (c->edge_features < 0 || c->edge_features > 4096)
+        return hl_error_set(err, HL_INVAL, "edge_features", "edge_features must be in [0, 4096]");
     if (c->kind == HL_MODEL_LANDER) {
         if (c->dim < 1 || c->dim > 65536)
             return hl_error_set(err, HL_INVAL, "dim", "dim must be in [1, 65536], got %d",
                                 (int)c->dim);
         int32_t want = c->use_cluster_feat ? 2 * c->dim : c->dim;
-        if (c->in_features != want)
+        if (c->in_features < want)
             return hl_error_set(err, HL_INVAL, "in_features",
-                                "in_features %d does not match dim %d (want %d)",
-                                (int)c->in_features, (int)c->dim, (int)want);
-        if (c->edge_features != 0)
-            return hl_error_set(err, HL_INVAL, "edge_features",
-                                "lander models take no edge features");
+                                "in_features %d is less than the %d coordinates of dim %d",
+                                (int)c->in_features, (int)want, (int)c->dim);
     } else {
         if (c->dim != 0)
             return hl_error_set(err, HL_INVAL, "dim", "universal models have dim 0");
-        if (c->edge_features < 0 || c->edge_features > 4096)
-            return hl_error_set(err, HL_INVAL, "edge_features",
-                                "edge_features must be in [0, 4096]");
         if (c->use_cluster_feat)
             return hl_error_set(err, HL_INVAL, "use_cluster_feat",
                                 "universal models take no cluster features");
@@ -134,6 +131,20 @@ static void layout(hl_model *m)
     add_tensor(m, &off, &m->prelu2, "classifier.2.weight", (size_t)h2, 0);
     add_tensor(m, &off, &m->fc2_w, "classifier.3.weight", 2, (size_t)h2);
     add_tensor(m, &off, &m->fc2_b, "classifier.3.bias", 2, 0);
+    size_t nf = (size_t)hl_model_node_features(m), ef = (size_t)c->edge_features;
+    m->node_mean = m->node_std = m->edge_mean = m->edge_std = NULL;
+    if (nf > 0) {
+        (void)snprintf(nm, sizeof(nm), "norm.v%d.node_mean", HL_FEAT_VERSION);
+        add_tensor(m, &off, &m->node_mean, nm, nf, 0);
+        (void)snprintf(nm, sizeof(nm), "norm.v%d.node_std", HL_FEAT_VERSION);
+        add_tensor(m, &off, &m->node_std, nm, nf, 0);
+    }
+    if (ef > 0) {
+        (void)snprintf(nm, sizeof(nm), "norm.v%d.edge_mean", HL_FEAT_VERSION);
+        add_tensor(m, &off, &m->edge_mean, nm, ef, 0);
+        (void)snprintf(nm, sizeof(nm), "norm.v%d.edge_std", HL_FEAT_VERSION);
+        add_tensor(m, &off, &m->edge_std, nm, ef, 0);
+    }
     m->n_params = off;
 }
 
@@ -221,6 +232,16 @@ void hl_model_init_params(hl_model *m, uint64_t seed)
     }
     init_linear(&r, m->fc1_w, m->fc1_b, h2, h2);
     init_linear(&r, m->fc2_w, m->fc2_b, 2, h2);
+    /* Identity normalisation until the trainer measures the features. */
+    size_t nf = (size_t)hl_model_node_features(m), ef = (size_t)m->cfg.edge_features;
+    for (size_t i = 0; i < nf; i++) {
+        m->node_mean[i] = 0.0f;
+        m->node_std[i] = 1.0f;
+    }
+    for (size_t i = 0; i < ef; i++) {
+        m->edge_mean[i] = 0.0f;
+        m->edge_std[i] = 1.0f;
+    }
 }
 
 const hl_tensor_view *hl_model_tensor(const hl_model *m, const char *name)
@@ -230,6 +251,14 @@ const hl_tensor_view *hl_model_tensor(const hl_model *m, const char *name)
             return &m->tensors[i];
     }
     return NULL;
+}
+
+int32_t hl_model_node_features(const hl_model *m)
+{
+    const hl_model_config *c = &m->cfg;
+    if (c->kind != HL_MODEL_LANDER)
+        return c->in_features;
+    return c->in_features - (c->use_cluster_feat ? 2 * c->dim : c->dim);
 }
 
 int32_t hl_model_out_dim(const hl_model *m)

@@ -269,7 +269,7 @@ START_TEST(test_golden)
     }
 
     /* The forward pass, with one and with two threads. */
-    hl_node_input in = {xn, d, g.c_is_xnorm ? xn : g.c, d};
+    hl_node_input in = {2, {xn, g.c_is_xnorm ? xn : g.c}, {d, d}};
     float *prob[2], *dens[2];
     for (int t = 0; t < 2; t++) {
         prob[t] = malloc(n * w * sizeof(float));
@@ -357,7 +357,7 @@ static void five_conv(hl_model_config *c)
 }
 static void in_mismatch(hl_model_config *c)
 {
-    c->in_features = 2 * c->dim + 1;
+    c->in_features = 2 * c->dim - 1; /* fewer inputs than [x ; cluster mean] */
 }
 static void k_one(hl_model_config *c)
 {
@@ -377,11 +377,11 @@ static void zero_dim(hl_model_config *c)
 }
 static void lander_edges(hl_model_config *c)
 {
-    c->edge_features = 3;
+    c->edge_features = 5000;
 }
 static void no_cluster_feat_mismatch(hl_model_config *c)
 {
-    c->use_cluster_feat = 0; /* in_features stays 2 * dim */
+    c->in_features = c->dim; /* use_cluster_feat stays on: needs 2 * dim */
 }
 static void universal_dim(hl_model_config *c)
 {
@@ -675,7 +675,7 @@ START_TEST(test_forward_shape_mismatch)
     memset(&fp, 0, sizeof(fp));
     fp.n_threads = 1;
 
-    hl_node_input ok = {x, d, x, d};
+    hl_node_input ok = {2, {x, x}, {d, d}};
     ck_assert_int_eq(hl_lander_forward(m, &g, &ok, NULL, &fp, &a, prob, dens), HL_OK);
     for (size_t i = 0; i < n * 3; i++)
         ck_assert(prob[i] >= 0.0f && prob[i] <= 1.0f);
@@ -687,20 +687,20 @@ START_TEST(test_forward_shape_mismatch)
         memcpy(xx + i * 2 * d + d, x + i * d, d * sizeof(float));
     }
     float prob2[12 * 3], dens2[12];
-    hl_node_input one_block = {xx, 2 * d, NULL, 0};
+    hl_node_input one_block = {1, {xx}, {2 * d}};
     ck_assert_int_eq(hl_lander_forward(m, &g, &one_block, NULL, &fp, &a, prob2, dens2), HL_OK);
     ck_assert(memcmp(prob, prob2, sizeof(prob)) == 0);
     ck_assert(memcmp(dens, dens2, sizeof(dens)) == 0);
     free(xx);
 
     /* Widths that do not add up to in_features (2 * dim) are refused. */
-    hl_node_input only_x = {x, d, NULL, 0};
+    hl_node_input only_x = {1, {x}, {d}};
     ck_assert_int_eq(hl_lander_forward(m, &g, &only_x, NULL, &fp, &a, prob2, dens2), HL_INVAL);
-    hl_node_input too_wide = {x, d, x, d + 1};
+    hl_node_input too_wide = {2, {x, x}, {d, d + 1}};
     ck_assert_int_eq(hl_lander_forward(m, &g, &too_wide, NULL, &fp, &a, prob2, dens2), HL_INVAL);
-    hl_node_input too_narrow = {x, d - 1, x, d};
+    hl_node_input too_narrow = {2, {x, x}, {d - 1, d}};
     ck_assert_int_eq(hl_lander_forward(m, &g, &too_narrow, NULL, &fp, &a, prob2, dens2), HL_INVAL);
-    hl_node_input null_b = {x, d, NULL, d};
+    hl_node_input null_b = {2, {x, NULL}, {d, d}};
     ck_assert_int_eq(hl_lander_forward(m, &g, &null_b, NULL, &fp, &a, prob2, dens2), HL_INVAL);
 
     hl_arena_deinit(&a);

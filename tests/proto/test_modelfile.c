@@ -513,7 +513,7 @@ START_TEST(test_fixed_header_errors)
         {{H, 28, 4, 9}, HL_FORMAT, "bad model configuration: unknown model kind 9"},
         {{H, 44, 4, 0x80000000u}, HL_FORMAT, "hidden = 2147483648 is out of range"},
         {{H, 48, 4, 5}, HL_FORMAT, "n_conv must be in [1, 4]"},
-        {{H, 36, 4, 5}, HL_FORMAT, "in_features 5 does not match dim 3"},
+        {{H, 36, 4, 5}, HL_FORMAT, "in_features 5 is less than the 6 coordinates of dim 3"},
         {{H, 60, 4, 0x7FC00000u}, HL_FORMAT, "tau must be in [0, 1]"},
         {{H, 44, 4, 8192}, HL_FORMAT, "cannot hold the configured model"},
         {{H, 16, 8, 1ull << 40}, HL_FORMAT, "truncated"},

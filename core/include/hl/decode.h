@@ -39,6 +39,17 @@ size_t hl_decode_parents(const hl_graph *g, const float *score, const float *den
  */
 hl_status hl_decode_roots(const int32_t *parent, size_t n, int32_t *root);
 
+/**
+ * Merges a level's trees into the next level's nodes (spec 4.2 step 8), in place:
+ * peaks keep their order and get new ids 0..m-1 (newid[i], -1 for non-peaks); the peak rows
+ * of `x` (n x d) move to their new ids; `cmean` (n x d, each row the mean of a node's
+ * members) and `cnt` (members per node) become the members-weighted means and counts of the
+ * merged trees. `root` comes from hl_decode_roots(). Returns m, the number of peaks.
+ * `x` may be NULL (d rows of cluster means only), and `cmean` may be NULL (counts only).
+ */
+size_t hl_decode_merge(const int32_t *parent, const int32_t *root, size_t n, size_t d, float *x,
+                       float *cmean, int32_t *cnt, int32_t *newid);
+
 #ifdef __cplusplus
 }
 #endif

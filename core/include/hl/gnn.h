@@ -20,7 +20,7 @@ extern "C" {
 #endif
 
 /**
- * Writes rows [i0, i0 + bn) of the GraphConv input into X (bn x 2F, F = in->da + in->db):
+ * Writes rows [i0, i0 + bn) of the GraphConv input into X (bn x 2F, F = the input's width):
  * the node's own input, then the weighted sum of its neighbours' inputs.
  */
 void hl_gnn_gather(const hl_graph *g, const hl_node_input *in, size_t i0, size_t bn, float *x);

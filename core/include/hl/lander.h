@@ -5,7 +5,9 @@
  * head (separate src/dst Linear layers, PReLU, Linear, PReLU, Linear to 2 logits; section 1.5)
  * and the parameter-free density head (section 1.6). Two kinds exist:
  *   - HL_MODEL_LANDER: the paper's model for one embedding dimension `dim`. Its node input is
- *     [x ; cluster mean] (use_cluster_feat) or x, so in_features is 2*dim or dim.
+ *     [x ; cluster mean] (use_cluster_feat) or x, optionally followed by the structural node
+ *     features of hl/features.h, so in_features is dim * (1 + use_cluster_feat) + node
+ *     features. It may also take the structural edge features.
  *   - HL_MODEL_UNIVERSAL: dimension-agnostic. Its node input is `in_features` structural
  *     features computed from the graph (never coordinates), and `edge_features` per-edge structural
  * inputs enter the link head through an extra Linear (no bias) added to src_mlp(h_j) +
@@ -48,7 +50,7 @@ typedef enum hl_model_kind {
 const char *hl_model_kind_name(hl_model_kind kind);
 
 #define HL_MAX_CONV    4
-#define HL_MAX_TENSORS (2 * HL_MAX_CONV + 12)
+#define HL_MAX_TENSORS (2 * HL_MAX_CONV + 16)
 
 typedef struct hl_model_config {
     hl_model_kind kind;
@@ -92,11 +94,13 @@ typedef struct hl_model {
     float *conv_b[HL_MAX_CONV];
     float *src_w, *src_b; /**< h2 x out_last, h2 */
     float *dst_w, *dst_b;
-    float *edge_w;        /**< h2 x edge_features (universal), else NULL */
-    float *prelu1;        /**< h2 slopes */
-    float *fc1_w, *fc1_b; /**< h2 x h2, h2 */
-    float *prelu2;        /**< h2 slopes */
-    float *fc2_w, *fc2_b; /**< 2 x h2, 2 */
+    float *edge_w;               /**< h2 x edge_features (universal), else NULL */
+    float *prelu1;               /**< h2 slopes */
+    float *fc1_w, *fc1_b;        /**< h2 x h2, h2 */
+    float *prelu2;               /**< h2 slopes */
+    float *fc2_w, *fc2_b;        /**< 2 x h2, 2 */
+    float *node_mean, *node_std; /**< node_features each, or NULL */
+    float *edge_mean, *edge_std; /**< edge_features each, or NULL */
     size_t n_tensors;
     hl_tensor_view tensors[HL_MAX_TENSORS];
     char names[HL_MAX_TENSORS][32];
@@ -130,13 +134,20 @@ const hl_tensor_view *hl_model_tensor(const hl_model *m, const char *name);
 /** Width of the last conv layer's output. */
 int32_t hl_model_out_dim(const hl_model *m);
 
-/** The GNN node input: row i is [a_i | b_i]; b may be NULL (db = 0). Borrowed. */
+/** Structural node features the model reads (0 for a coordinates-only lander model). */
+int32_t hl_model_node_features(const hl_model *m);
+
+#define HL_MAX_INPUT_PARTS 3
+
+/** The GNN node input: row i is the concatenation of part[0..n_parts) rows. Borrowed. */
 typedef struct hl_node_input {
-    const float *a;
-    size_t da;
-    const float *b;
-    size_t db;
+    int n_parts;
+    const float *part[HL_MAX_INPUT_PARTS];
+    size_t dim[HL_MAX_INPUT_PARTS];
 } hl_node_input;
+
+/** Total width of an input (sum of the parts' dims). */
+size_t hl_node_input_width(const hl_node_input *in);
 
 typedef struct hl_forward_params {
     int n_threads;
@@ -150,10 +161,10 @@ size_t hl_lander_plan(const hl_model *m, size_t n, int k, int n_threads);
 
 /**
  * Runs the model on graph `g`: writes prob[i * width + s] = P(edge nbr -> i links the same
- * class) for every used slot (0 for unused ones) and dens[i], the density head. `in` must
- * have da + db == in_features. `edge_feat` (n * width * edge_features) is required by
- * universal models and ignored otherwise. Returns HL_INVAL on shape mismatch, HL_NOMEM if
- * the arena is too small, HL_CANCELED if the hook asked to stop.
+ * class) for every used slot (0 for unused ones) and dens[i], the density head. The width
+ * of `in` must equal in_features. `edge_feat` (n * width * edge_features, already
+ * normalised) is required when the model has edge features and ignored otherwise. Returns HL_INVAL
+ * on shape mismatch, HL_NOMEM if the arena is too small, HL_CANCELED if the hook asked to stop.
  */
 hl_status hl_lander_forward(const hl_model *m, const hl_graph *g, const hl_node_input *in,
                             const float *edge_feat, const hl_forward_params *p, hl_arena *scratch,
