@@ -14,8 +14,8 @@
  * Errors fill hl_error with a status and a `field` that the server maps to a problem type:
  *   HL_FORMAT   field ""/"body"        malformed JSON, not an object      -> malformed-body 400
  *   HL_FORMAT   field "embeddings"     missing or not an array            -> malformed-body 400
- *   HL_RANGE    field "embeddings"     ragged rows, non-numbers, empty rows -> invalid-embeddings 422
- *   HL_NUMERIC  field "embeddings"     NaN/Inf (err row/col)              -> non-finite-value 422
+ *   HL_RANGE    field "embeddings"     ragged rows, non-numbers, empty rows -> invalid-embeddings
+ * 422 HL_NUMERIC  field "embeddings"     NaN/Inf (err row/col)              -> non-finite-value 422
  *   HL_RANGE    field "ids"/"labels"   wrong length or type               -> invalid-embeddings 422
  *   HL_INVAL    field "n"/"dim"        too few/too many points, dim too large -> size-out-of-range
  *   HL_INVAL    field "params/<name>" or "model" or an unknown key        -> invalid-parameter 422
@@ -59,10 +59,10 @@ typedef struct hl_request_limits {
 } hl_request_limits;
 
 typedef struct hl_cluster_request {
-    hl_fmatrix x;       /**< N x D embeddings (owned) */
-    char **ids;         /**< N strings or NULL */
-    int32_t *labels;    /**< N true labels or NULL */
-    char model[65];     /**< "" when absent */
+    hl_fmatrix x;    /**< N x D embeddings (owned) */
+    char **ids;      /**< N strings or NULL */
+    int32_t *labels; /**< N true labels or NULL */
+    char model[65];  /**< "" when absent */
     hl_request_params params;
 } hl_cluster_request;
 
@@ -75,8 +75,8 @@ hl_status hl_json_request_decode(const void *body, size_t len, const hl_request_
  * the model name and, when `dim` is non-NULL, the dim parameter (0 when absent). Unknown
  * keys and bad values are HL_INVAL with field "params/<name>" (or "model", "dim").
  */
-hl_status hl_query_decode(const char *query, hl_request_params *params, char model[65],
-                          size_t *dim, hl_error *err);
+hl_status hl_query_decode(const char *query, hl_request_params *params, char model[65], size_t *dim,
+                          hl_error *err);
 
 /** Frees everything the request owns and zeroes it. */
 void hl_cluster_request_free(hl_cluster_request *r);
