@@ -777,6 +777,34 @@ static void case_drain(server *s)
     free(x);
 }
 
+/* SIGTERM, then the exit status must be 0 (under sanitizers: no leak, no report). */
+static void stop(server *s)
+{
+    kill(s->pid, SIGTERM);
+    int st = -1;
+    pid_t w = 0;
+    for (double t0 = now(); now() - t0 < 60 && (w = waitpid(s->pid, &st, WNOHANG)) == 0;)
+        sleep_ms(20);
+    CHECK(w == s->pid && WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: exit status %d", s->log, st);
+    for (int i = 0; i < g_npids; i++)
+        if (g_pids[i] == s->pid && w == s->pid)
+            g_pids[i] = 0;
+}
+
+/* No sanitizer report and no error-level line in a server's log. */
+static void check_log(const server *s)
+{
+    size_t n;
+    char *text = read_file(s->log, &n);
+    CHECK(text != NULL, "no log %s", s->log);
+    if (text == NULL)
+        return;
+    CHECK(strstr(text, "Sanitizer") == NULL && strstr(text, "runtime error") == NULL,
+          "sanitizer report in %s", s->log);
+    CHECK(strstr(text, "\"level\":\"error\"") == NULL, "error line in %s", s->log);
+    free(text);
+}
+
 static void run_cases(void)
 {
     char models[400], from[512], to[512];
@@ -810,20 +838,25 @@ static void run_cases(void)
     case_cluster_flow(a.port);
     case_json_wait_idempotency(a.port);
     case_errors(a.port);
+    stop(&a);
+    check_log(&a);
     server b;
     const char *one[] = {"--model-dir",      models, "--default-model",  "none", "--workers", "1",
                          "--queue-capacity", "1",    "--engine-threads", "1",    NULL};
-    if (start(&b, "single", one, NULL) == 0)
+    if (start(&b, "single", one, NULL) == 0) {
         case_queue_and_cancel(b.port);
-    else
+        stop(&b);
+        check_log(&b);
+    } else
         CHECK(0, "hilanderd (one worker) did not start");
     server c;
     const char *drain[] = {"--model-dir", models, "--default-model", "none",
                            "--workers",   "1",    "--drain-seconds", "1",
                            NULL};
-    if (start(&c, "drain", drain, NULL) == 0)
+    if (start(&c, "drain", drain, NULL) == 0) {
         case_drain(&c);
-    else
+        check_log(&c);
+    } else
         CHECK(0, "hilanderd (drain) did not start");
 }
 
