@@ -341,6 +341,7 @@ static void *read_file(const char *path, size_t *len)
     fseek(f, 0, SEEK_SET);
     char *p = malloc((size_t)n + 1);
     *len = fread(p, 1, (size_t)n, f);
+    p[*len] = '\0'; /* text files are read as strings too */
     fclose(f);
     return p;
 }
@@ -819,17 +820,10 @@ static void run_cases(void)
     copy_file(from, to);
     case_start_failures();
     server a;
-    const char *main_args[] = {"--model-dir",
-                               models,
-                               "--default-model",
-                               "none",
-                               "--max-body-bytes",
-                               "4M",
-                               "--max-dim",
-                               "64",
-                               "--workers",
-                               "2",
-                               NULL};
+    const char *main_args[] = {
+        "--model-dir", models, "--default-model", "none", "--max-body-bytes", "4M",
+        "--max-dim",   "64",   "--workers",       "2",    "--drain-seconds",  "0",
+        NULL};
     if (start(&a, "main", main_args, NULL) != 0) {
         CHECK(0, "hilanderd did not start");
         return;
@@ -841,8 +835,19 @@ static void run_cases(void)
     stop(&a);
     check_log(&a);
     server b;
-    const char *one[] = {"--model-dir",      models, "--default-model",  "none", "--workers", "1",
-                         "--queue-capacity", "1",    "--engine-threads", "1",    NULL};
+    const char *one[] = {"--model-dir",
+                         models,
+                         "--default-model",
+                         "none",
+                         "--workers",
+                         "1",
+                         "--queue-capacity",
+                         "1",
+                         "--engine-threads",
+                         "1",
+                         "--drain-seconds",
+                         "0",
+                         NULL};
     if (start(&b, "single", one, NULL) == 0) {
         case_queue_and_cancel(b.port);
         stop(&b);
@@ -886,7 +891,7 @@ int main(int argc, char **argv)
     curl_global_cleanup();
     char cmd[400];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_tmp);
-    if (g_failed == 0 && system(cmd) != 0)
+    if (getenv("HL_KEEP") == NULL && g_failed == 0 && system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", g_tmp);
     else if (g_failed > 0)
         fprintf(stderr, "server logs kept in %s\n", g_tmp);
