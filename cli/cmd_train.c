@@ -28,7 +28,7 @@
 
 typedef struct train_opts {
     const char *data, *labels, *kind, *out, *optim, *resume, *name, *trained_on, *settings;
-    int epochs, hidden, n_conv, threads, eval_every, patience, quiet, no_features;
+    int epochs, refine_epochs, hidden, n_conv, threads, eval_every, patience, quiet, no_features;
     float lr, val, tau;
     int seed;
 } train_opts;
@@ -272,9 +272,86 @@ static float tune_tau(const hl_model *m, const loaded *L, int threads, int quiet
     return best;
 }
 
-static int run_training(const train_opts *o, loaded *L, hl_train_params *tp)
+/* Training state shared by the phases. */
+typedef struct trainer {
+    const train_opts *o;
+    loaded *L;
+    hl_model *m, *best;
+    double best_fp, t0;
+} trainer;
+
+/* Keeps a copy of the model when its validation Fp is the best so far. Returns 1 when it
+ * improved, 0 when not, -1 on failure. */
+static int track_best(trainer *T, double fp)
 {
-    hl_train_set sets[MAX_SETS];
+    if (fp <= T->best_fp)
+        return 0;
+    T->best_fp = fp;
+    hl_model_free(T->best);
+    T->best = NULL;
+    return hl_model_clone(T->m, &T->best) == HL_OK ? 1 : -1;
+}
+
+/* Runs `epochs` epochs on `td` with a fresh optimiser starting at `lr`, evaluating on the
+ * held-out classes and stopping early after `patience` evaluations without a better Fp. */
+static int train_phase(trainer *T, hl_train_data *td, const hl_train_params *tp, int epochs,
+                       float lr, const char *label)
+{
+    const train_opts *o = T->o;
+    hl_optim_params op;
+    hl_optim_params_default(&op);
+    op.kind = strcmp(o->optim, "adam") == 0 ? HL_OPTIM_ADAM : HL_OPTIM_SGD;
+    op.lr = lr;
+    op.total_steps = (size_t)epochs * td->n_graphs;
+    hl_optim *opt = NULL;
+    if (hl_optim_new(T->m, &op, &opt) != HL_OK) {
+        fprintf(stderr, "hilander train: bad optimiser settings\n");
+        return 2;
+    }
+    double t_phase = cli_now();
+    int stale = 0, rc = 0;
+    for (int e = 0; e < epochs; e++) {
+        hl_epoch_stats es;
+        hl_status st = hl_train_epoch(T->m, td, opt, tp, e, &es);
+        if (st != HL_OK) {
+            rc = cli_fail("train", NULL, st);
+            break;
+        }
+        double el = cli_now() - t_phase, eta = el / (e + 1) * (epochs - e - 1);
+        char vbuf[96] = "";
+        int stop = 0;
+        if (T->L->va_x != NULL && ((e + 1) % o->eval_every == 0 || e == epochs - 1)) {
+            hl_metrics mt;
+            if (evaluate(T->m, T->L, T->m->cfg.tau, o->threads, &mt) == HL_OK) {
+                snprintf(vbuf, sizeof(vbuf), "  val Fp %.4f Fb %.4f", mt.fp, mt.fb);
+                int better = track_best(T, isnan(mt.fp) ? 0.0 : mt.fp);
+                if (better < 0) {
+                    rc = 1;
+                    break;
+                }
+                stale = better ? 0 : stale + 1;
+                stop = stale >= o->patience;
+            }
+        }
+        if (!o->quiet)
+            fprintf(stderr,
+                    "%sepoch %3d/%d loss %.4f (link %.4f, density %.5f) link acc %.4f lr %.2e "
+                    "%.1fs ETA %.0fs%s\n",
+                    label, e + 1, epochs, es.loss, es.loss_conn, es.loss_den, es.link_acc,
+                    (double)hl_optim_lr(opt), el, eta, vbuf);
+        if (stop) {
+            if (!o->quiet)
+                fprintf(stderr, "early stop: no better val Fp in %d evaluations\n", o->patience);
+            break;
+        }
+    }
+    hl_optim_free(opt);
+    return rc;
+}
+
+/* The training sets: set 0 without its held-out classes, the others whole. */
+static size_t training_sets(const loaded *L, hl_train_set *sets)
+{
     size_t ns = 0;
     for (size_t i = 0; i < L->n_sets; i++) {
         if (i == 0 && L->tr_x != NULL)
@@ -282,13 +359,52 @@ static int run_training(const train_opts *o, loaded *L, hl_train_params *tp)
         else
             sets[ns++] = (hl_train_set){L->x[i].data, L->x[i].rows, L->x[i].cols, L->y[i]};
     }
-    hl_model *m = NULL, *best = NULL;
+    return ns;
+}
+
+/* Phase 2: rebuild the higher levels from the model's own decode and train on them. */
+static int refine(trainer *T, const hl_train_set *sets, size_t ns, hl_train_params tp)
+{
+    const train_opts *o = T->o;
+    if (T->best != NULL) { /* continue from the best model of phase 1 */
+        hl_model_free(T->m);
+        if (hl_model_clone(T->best, &T->m) != HL_OK)
+            return 1;
+    }
+    if (T->L->va_x != NULL && o->tau < 0.0f)
+        T->m->cfg.tau = tune_tau(T->m, T->L, o->threads, 1);
+    hl_model *guide = NULL;
+    if (hl_model_clone(T->m, &guide) != HL_OK)
+        return 1;
+    tp.guide = guide;
     hl_train_data *td = NULL;
-    hl_optim *opt = NULL;
-    int rc = make_model(o, L, tp, &m);
+    hl_error err;
+    hl_error_clear(&err);
+    hl_status st = hl_train_data_build(sets, ns, &tp, &td, &err);
+    int rc = 0;
+    if (st != HL_OK) {
+        rc = cli_fail("train", &err, st);
+    } else {
+        hl_train_apply_normalizer(T->m, td);
+        if (!o->quiet)
+            fprintf(stderr, "refining on %zu graphs from the model's own hierarchy (tau %.2f)\n",
+                    td->n_graphs, (double)guide->cfg.tau);
+        rc = train_phase(T, td, &tp, o->refine_epochs, o->lr * 0.3f, "refine ");
+    }
+    hl_train_data_free(td);
+    hl_model_free(guide);
+    return rc;
+}
+
+static int run_training(const train_opts *o, loaded *L, hl_train_params *tp)
+{
+    hl_train_set sets[MAX_SETS];
+    size_t ns = training_sets(L, sets);
+    trainer T = {o, L, NULL, NULL, -1.0, cli_now()};
+    hl_train_data *td = NULL;
+    int rc = make_model(o, L, tp, &T.m);
     if (rc != 0)
         return rc;
-    double t0 = cli_now();
     hl_error err;
     hl_error_clear(&err);
     hl_status st = hl_train_data_build(sets, ns, tp, &td, &err);
@@ -297,66 +413,21 @@ static int run_training(const train_opts *o, loaded *L, hl_train_params *tp)
         goto out;
     }
     if (o->resume != NULL)
-        hl_train_apply_normalizer(m, td);
+        hl_train_apply_normalizer(T.m, td);
     else
-        hl_train_fit_normalizer(m, td);
+        hl_train_fit_normalizer(T.m, td);
     if (!o->quiet)
         fprintf(stderr, "built %zu training graphs in %.1f s; model %s, %zu parameters\n",
-                td->n_graphs, cli_now() - t0, hl_model_kind_name(m->cfg.kind), m->n_params);
-    hl_optim_params op;
-    hl_optim_params_default(&op);
-    op.kind = strcmp(o->optim, "adam") == 0 ? HL_OPTIM_ADAM : HL_OPTIM_SGD;
-    op.lr = o->lr;
-    op.total_steps = (size_t)o->epochs * td->n_graphs;
-    if (hl_optim_new(m, &op, &opt) != HL_OK) {
-        fprintf(stderr, "hilander train: bad optimiser settings\n");
-        rc = 2;
+                td->n_graphs, cli_now() - T.t0, hl_model_kind_name(T.m->cfg.kind),
+                T.m->n_params);
+    rc = train_phase(&T, td, tp, o->epochs, o->lr, "");
+    hl_train_data_free(td);
+    td = NULL;
+    if (rc == 0 && o->refine_epochs > 0)
+        rc = refine(&T, sets, ns, *tp);
+    if (rc != 0)
         goto out;
-    }
-    double best_fp = -1.0, t_train = cli_now();
-    int stale = 0;
-    for (int e = 0; e < o->epochs; e++) {
-        hl_epoch_stats es;
-        st = hl_train_epoch(m, td, opt, tp, e, &es);
-        if (st != HL_OK) {
-            rc = cli_fail("train", NULL, st);
-            goto out;
-        }
-        double el = cli_now() - t_train, eta = el / (e + 1) * (o->epochs - e - 1);
-        char vbuf[96] = "";
-        int last = e == o->epochs - 1;
-        if (L->va_x != NULL && ((e + 1) % o->eval_every == 0 || last)) {
-            hl_metrics mt;
-            if (evaluate(m, L, m->cfg.tau, o->threads, &mt) == HL_OK) {
-                snprintf(vbuf, sizeof(vbuf), "  val Fp %.4f Fb %.4f", mt.fp, mt.fb);
-                double fp = isnan(mt.fp) ? 0.0 : mt.fp;
-                if (fp > best_fp) {
-                    best_fp = fp;
-                    stale = 0;
-                    hl_model_free(best);
-                    best = NULL;
-                    if (hl_model_clone(m, &best) != HL_OK) {
-                        rc = 1;
-                        goto out;
-                    }
-                } else if (++stale >= o->patience) {
-                    last = 1;
-                }
-            }
-        }
-        if (!o->quiet)
-            fprintf(stderr,
-                    "epoch %3d/%d loss %.4f (link %.4f, density %.5f) link acc %.4f lr %.2e "
-                    "%.1fs ETA %.0fs%s\n",
-                    e + 1, o->epochs, es.loss, es.loss_conn, es.loss_den, es.link_acc,
-                    (double)hl_optim_lr(opt), el, eta, vbuf);
-        if (last && L->va_x != NULL && stale >= o->patience) {
-            if (!o->quiet)
-                fprintf(stderr, "early stop: no better val Fp in %d evaluations\n", o->patience);
-            break;
-        }
-    }
-    hl_model *final = best != NULL ? best : m;
+    hl_model *final = T.best != NULL ? T.best : T.m;
     if (L->va_x != NULL && o->tau < 0.0f)
         final->cfg.tau = tune_tau(final, L, o->threads, o->quiet);
     set_meta(final, o);
@@ -367,12 +438,11 @@ static int run_training(const train_opts *o, loaded *L, hl_train_params *tp)
     }
     if (!o->quiet)
         fprintf(stderr, "wrote %s (tau %.2f) after %.1f s, peak RSS %.0f MiB\n", o->out,
-                (double) final->cfg.tau, cli_now() - t0, cli_peak_rss_mib());
+                (double)final->cfg.tau, cli_now() - T.t0, cli_peak_rss_mib());
 out:
-    hl_optim_free(opt);
     hl_train_data_free(td);
-    hl_model_free(best);
-    hl_model_free(m);
+    hl_model_free(T.best);
+    hl_model_free(T.m);
     return rc;
 }
 
@@ -397,6 +467,8 @@ int cli_cmd_train(int argc, char **argv)
         {"kind", CLI_STR, &o.kind, 0, 0, 0, "lander|universal", "model kind (default lander)"},
         {"out", CLI_STR, &o.out, 1, 0, 0, "M.hlm", "model file to write"},
         {"epochs", CLI_INT, &o.epochs, 0, 1, 100000, "N", "epochs (default 100)"},
+        {"refine-epochs", CLI_INT, &o.refine_epochs, 0, 0, 100000, "N",
+         "then epochs on the model's own higher levels (default 0)"},
         {"lr", CLI_FLOAT, &o.lr, 0, 1e-7, 10, "LR", "initial learning rate (default 0.003)"},
         {"optim", CLI_STR, &o.optim, 0, 0, 0, "adam|sgd", "optimiser (default adam)"},
         {"hidden", CLI_INT, &o.hidden, 0, 2, 8192, "H", "hidden width (default 512 / 128)"},

@@ -46,12 +46,7 @@ static hl_status open_store(const srv_config *cfg, srv_store **out, hl_error *er
 {
     if (cfg->redis[0] == '\0')
         return srv_store_mem_new((size_t)cfg->store_max_bytes, out);
-#ifdef SRV_HAVE_REDIS
     return srv_store_redis_new(cfg->redis, 2000, cfg->http_threads + cfg->workers + 2, out, err);
-#else
-    return hl_error_set(err, HL_INVAL, "redis",
-                        "--redis: this build has no Redis backend (server/store_redis.c)");
-#endif
 }
 
 /* The queued jobs left at shutdown end canceled with a clear error. */

@@ -1,4 +1,4 @@
-/* store.c - the helpers store.h declares for every backend (records read back). */
+/* store.c - helpers shared by every store backend (see store.h). */
 #include "store.h"
 
 #include <stdlib.h>
@@ -6,8 +6,10 @@
 
 const char *srv_record_get(const srv_record *r, const char *name)
 {
+    if (r == NULL || name == NULL || r->names == NULL || r->values == NULL)
+        return NULL;
     for (size_t i = 0; i < r->n; i++) {
-        if (strcmp(r->names[i], name) == 0)
+        if (r->names[i] != NULL && strcmp(r->names[i], name) == 0)
             return r->values[i];
     }
     return NULL;
@@ -15,12 +17,17 @@ const char *srv_record_get(const srv_record *r, const char *name)
 
 void srv_record_free(srv_record *r)
 {
+    if (r == NULL)
+        return;
     for (size_t i = 0; i < r->n; i++) {
-        free(r->names[i]);
-        free(r->values[i]);
+        if (r->names != NULL)
+            free(r->names[i]);
+        if (r->values != NULL)
+            free(r->values[i]);
     }
     free(r->names);
     free(r->values);
     r->n = 0;
-    r->names = r->values = NULL;
+    r->names = NULL;
+    r->values = NULL;
 }

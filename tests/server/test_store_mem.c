@@ -1,5 +1,6 @@
 /* test_store_mem.c - the embedded store: records, CAS, NX, TTLs, LRU eviction by bytes, and
  * the rule that queued inputs and unfinished jobs are never evicted. */
+#include "store_conformance.h"
 #include "store_mem.h"
 
 #include <check.h>
@@ -202,8 +203,16 @@ START_TEST(never_evicts_queued)
 }
 END_TEST
 
+/* The backend-independent cases of store.h (shared with the Redis suite). */
+static hl_status make_mem(void *ud, srv_store **out)
+{
+    (void)ud;
+    return srv_store_mem_new((size_t)256 << 20, out);
+}
+
 Suite *store_mem_suite(void)
 {
+    static const sc_backend mem = {"memory", make_mem, NULL};
     Suite *s = suite_create("store_mem");
     TCase *tc = tcase_create("store_mem");
     tcase_add_test(tc, records_and_cas);
@@ -212,5 +221,6 @@ Suite *store_mem_suite(void)
     tcase_add_test(tc, lru_by_bytes);
     tcase_add_test(tc, never_evicts_queued);
     suite_add_tcase(s, tc);
+    suite_add_tcase(s, sc_tcase(&mem));
     return s;
 }
