@@ -8,10 +8,12 @@
  */
 #include "hl/npy.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -20,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -778,6 +781,104 @@ static void case_drain(server *s)
     free(x);
 }
 
+static void stop(server *s);
+static void check_log(const server *s);
+
+/* A free loopback port (bound, read, released). */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+/* With --redis: the same results through Redis, then 503s once Redis is gone. Skipped (and
+ * said so) when redis-server is not installed. */
+static void case_redis(const char *models)
+{
+    const char *redis = "/usr/bin/redis-server";
+    if (access(redis, X_OK) != 0) {
+        printf("redis case skipped: %s is not installed\n", redis);
+        return;
+    }
+    int rport = free_port();
+    char port_s[16], url[64];
+    snprintf(port_s, sizeof(port_s), "%d", rport);
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", rport);
+    pid_t rp = fork();
+    if (rp == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        dup2(fd, 1);
+        execl(redis, redis, "--port", port_s, "--bind", "127.0.0.1", "--save", "", "--appendonly",
+              "no", (char *)NULL);
+        _exit(127);
+    }
+    g_pids[g_npids++] = rp;
+    server s;
+    const char *args[] = {"--model-dir", models, "--default-model", "none",
+                          "--redis",     url,    "--drain-seconds", "0",
+                          NULL};
+    int up = -1;
+    for (double t0 = now(); up != 0 && now() - t0 < 10; sleep_ms(100))
+        up = start(&s, "redis", args, NULL); /* redis-server may take a moment to listen */
+    CHECK(up == 0, "hilanderd --redis did not start");
+    if (up != 0)
+        return;
+    hresp r;
+    CHECK(GET(s.port, "/readyz", &r) == 200 && strcmp(jstr(r.json, "store"), "redis") == 0,
+          "readyz with redis: %.200s", r.body);
+    hfree(&r);
+    char path[512], cli[512];
+    snprintf(path, sizeof(path), "%s/tests/cli/data/blobs.features.npy", g_root);
+    snprintf(cli, sizeof(cli), "%s/cli.npy", g_tmp); /* written by case_cluster_flow */
+    size_t n, cn;
+    void *npy = read_file(path, &n);
+    char *want = read_file(cli, &cn);
+    const char *wait[] = {"Prefer: wait=30", NULL};
+    http(s.port, "POST", "/v1/cluster", "application/x-npy", npy, n, wait, 0, &r);
+    char id[64], u[160];
+    snprintf(id, sizeof(id), "%s", jstr(r.json, "id"));
+    CHECK(r.status == 200, "redis submit %ld", r.status);
+    hfree(&r);
+    snprintf(u, sizeof(u), "/v1/jobs/%s/result?format=npy", id);
+    GET(s.port, u, &r);
+    CHECK(r.status == 200 && want != NULL && r.len == cn && memcmp(r.body, want, cn) == 0,
+          "redis result differs from the CLI's");
+    hfree(&r);
+    http(s.port, "POST", "/v1/cluster", "application/x-npy", npy, n, NULL, 0, &r);
+    CHECK(r.status == 202 && json_is_true(json_object_get(r.json, "cached")), "redis cache");
+    hfree(&r);
+    for (int i = 0; i < g_npids; i++)
+        if (g_pids[i] == rp)
+            g_pids[i] = 0;
+    kill(rp, SIGKILL);
+    waitpid(rp, NULL, 0);
+    GET(s.port, "/readyz", &r);
+    CHECK_PROBLEM(&r, 503, "unavailable");
+    hfree(&r);
+    http(s.port, "POST", "/v1/cluster", "application/x-npy", npy, n, NULL, 0, &r);
+    CHECK_PROBLEM(&r, 503, "unavailable");
+    hfree(&r);
+    snprintf(u, sizeof(u), "/v1/jobs/%s", id);
+    GET(s.port, u, &r);
+    CHECK_PROBLEM(&r, 503, "unavailable");
+    hfree(&r);
+    free(npy);
+    free(want);
+    stop(&s);
+    check_log(&s);
+}
+
 /* SIGTERM, then the exit status must be 0 (under sanitizers: no leak, no report). */
 static void stop(server *s)
 {
@@ -854,6 +955,7 @@ static void run_cases(void)
         check_log(&b);
     } else
         CHECK(0, "hilanderd (one worker) did not start");
+    case_redis(models);
     server c;
     const char *drain[] = {"--model-dir", models, "--default-model", "none",
                            "--workers",   "1",    "--drain-seconds", "1",
