@@ -6,9 +6,6 @@
  */
 #include "jobs.h"
 
-#include "log.h"
-#include "metrics.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
