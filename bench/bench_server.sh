@@ -12,6 +12,7 @@ B=${1:-$root/build}
 data=$root/bench/data
 out=$root/bench/out
 mkdir -p "$data" "$out/nomodels"
+: >"$out/server.log" # request durations are read back from this run's log
 glyphs=$root/../shared/data/glyphs/test.features.npy
 big=$data/vmf100k.features.npy
 [ -f "$big" ] || "$B/bench/gen_vmf" --n 100000 --dim 128 --clusters 5000 --seed 1 \
