@@ -28,7 +28,7 @@
 
 typedef struct train_opts {
     const char *data, *labels, *kind, *out, *optim, *resume, *name, *trained_on, *settings;
-    int epochs, refine_epochs, hidden, n_conv, threads, eval_every, patience, quiet, no_features;
+    int epochs, hidden, n_conv, threads, eval_every, patience, quiet, no_features;
     float lr, val, tau;
     int seed;
 } train_opts;
@@ -295,7 +295,7 @@ static int track_best(trainer *T, double fp)
 /* Runs `epochs` epochs on `td` with a fresh optimiser starting at `lr`, evaluating on the
  * held-out classes and stopping early after `patience` evaluations without a better Fp. */
 static int train_phase(trainer *T, hl_train_data *td, const hl_train_params *tp, int epochs,
-                       float lr, const char *label)
+                       float lr)
 {
     const train_opts *o = T->o;
     hl_optim_params op;
@@ -335,9 +335,9 @@ static int train_phase(trainer *T, hl_train_data *td, const hl_train_params *tp,
         }
         if (!o->quiet)
             fprintf(stderr,
-                    "%sepoch %3d/%d loss %.4f (link %.4f, density %.5f) link acc %.4f lr %.2e "
+                    "epoch %3d/%d loss %.4f (link %.4f, density %.5f) link acc %.4f lr %.2e "
                     "%.1fs ETA %.0fs%s\n",
-                    label, e + 1, epochs, es.loss, es.loss_conn, es.loss_den, es.link_acc,
+                    e + 1, epochs, es.loss, es.loss_conn, es.loss_den, es.link_acc,
                     (double)hl_optim_lr(opt), el, eta, vbuf);
         if (stop) {
             if (!o->quiet)
@@ -362,40 +362,6 @@ static size_t training_sets(const loaded *L, hl_train_set *sets)
     return ns;
 }
 
-/* Phase 2: rebuild the higher levels from the model's own decode and train on them. */
-static int refine(trainer *T, const hl_train_set *sets, size_t ns, hl_train_params tp)
-{
-    const train_opts *o = T->o;
-    if (T->best != NULL) { /* continue from the best model of phase 1 */
-        hl_model_free(T->m);
-        if (hl_model_clone(T->best, &T->m) != HL_OK)
-            return 1;
-    }
-    if (T->L->va_x != NULL && o->tau < 0.0f)
-        T->m->cfg.tau = tune_tau(T->m, T->L, o->threads, 1);
-    hl_model *guide = NULL;
-    if (hl_model_clone(T->m, &guide) != HL_OK)
-        return 1;
-    tp.guide = guide;
-    hl_train_data *td = NULL;
-    hl_error err;
-    hl_error_clear(&err);
-    hl_status st = hl_train_data_build(sets, ns, &tp, &td, &err);
-    int rc = 0;
-    if (st != HL_OK) {
-        rc = cli_fail("train", &err, st);
-    } else {
-        hl_train_apply_normalizer(T->m, td);
-        if (!o->quiet)
-            fprintf(stderr, "refining on %zu graphs from the model's own hierarchy (tau %.2f)\n",
-                    td->n_graphs, (double)guide->cfg.tau);
-        rc = train_phase(T, td, &tp, o->refine_epochs, o->lr * 0.3f, "refine ");
-    }
-    hl_train_data_free(td);
-    hl_model_free(guide);
-    return rc;
-}
-
 static int run_training(const train_opts *o, loaded *L, hl_train_params *tp)
 {
     hl_train_set sets[MAX_SETS];
@@ -418,13 +384,10 @@ static int run_training(const train_opts *o, loaded *L, hl_train_params *tp)
         hl_train_fit_normalizer(T.m, td);
     if (!o->quiet)
         fprintf(stderr, "built %zu training graphs in %.1f s; model %s, %zu parameters\n",
-                td->n_graphs, cli_now() - T.t0, hl_model_kind_name(T.m->cfg.kind),
-                T.m->n_params);
-    rc = train_phase(&T, td, tp, o->epochs, o->lr, "");
+                td->n_graphs, cli_now() - T.t0, hl_model_kind_name(T.m->cfg.kind), T.m->n_params);
+    rc = train_phase(&T, td, tp, o->epochs, o->lr);
     hl_train_data_free(td);
     td = NULL;
-    if (rc == 0 && o->refine_epochs > 0)
-        rc = refine(&T, sets, ns, *tp);
     if (rc != 0)
         goto out;
     hl_model *final = T.best != NULL ? T.best : T.m;
@@ -438,7 +401,7 @@ static int run_training(const train_opts *o, loaded *L, hl_train_params *tp)
     }
     if (!o->quiet)
         fprintf(stderr, "wrote %s (tau %.2f) after %.1f s, peak RSS %.0f MiB\n", o->out,
-                (double)final->cfg.tau, cli_now() - T.t0, cli_peak_rss_mib());
+                (double) final->cfg.tau, cli_now() - T.t0, cli_peak_rss_mib());
 out:
     hl_train_data_free(td);
     hl_model_free(T.best);
@@ -467,8 +430,6 @@ int cli_cmd_train(int argc, char **argv)
         {"kind", CLI_STR, &o.kind, 0, 0, 0, "lander|universal", "model kind (default lander)"},
         {"out", CLI_STR, &o.out, 1, 0, 0, "M.hlm", "model file to write"},
         {"epochs", CLI_INT, &o.epochs, 0, 1, 100000, "N", "epochs (default 100)"},
-        {"refine-epochs", CLI_INT, &o.refine_epochs, 0, 0, 100000, "N",
-         "then epochs on the model's own higher levels (default 0)"},
         {"lr", CLI_FLOAT, &o.lr, 0, 1e-7, 10, "LR", "initial learning rate (default 0.003)"},
         {"optim", CLI_STR, &o.optim, 0, 0, 0, "adam|sgd", "optimiser (default adam)"},
         {"hidden", CLI_INT, &o.hidden, 0, 2, 8192, "H", "hidden width (default 512 / 128)"},

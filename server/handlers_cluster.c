@@ -40,11 +40,7 @@ typedef struct admission {
 
 static void admission_free(admission *a)
 {
-    if (a->ids != NULL) {
-        for (size_t i = 0; i < a->x.rows; i++)
-            free(a->ids[i]);
-        free(a->ids);
-    }
+    free(a->ids); /* one block (hl/json_codec.h) */
     free(a->labels);
     hl_fmatrix_free(&a->x);
     memset(a, 0, sizeof(*a));
@@ -60,8 +56,10 @@ static hl_status decode_problem(srv_resp *resp, const srv_req *req, hl_status st
         p = SRV_P_UNAVAILABLE;
     else if (st == HL_NUMERIC)
         p = SRV_P_NON_FINITE_VALUE;
-    else if (st == HL_INVAL && (strcmp(f, "n") == 0 || strcmp(f, "dim") == 0))
-        p = SRV_P_SIZE_TOO_LARGE; /* the lower bound is checked after decoding */
+    else if (st == HL_INVAL && format_problem != SRV_P_INVALID_PARAMETER &&
+             (strcmp(f, "n") == 0 || strcmp(f, "dim") == 0))
+        p = SRV_P_SIZE_TOO_LARGE; /* a body over the limits (the lower bound is checked after
+                                     decoding); a query's "dim" is a parameter */
     else if (st == HL_INVAL)
         p = SRV_P_INVALID_PARAMETER;
     else if (st == HL_RANGE && format_problem == SRV_P_MALFORMED_BODY)

@@ -98,16 +98,11 @@ void srv_job_retain(srv_job *j)
 
 static void free_input(srv_job *j)
 {
-    size_t n = j->x.rows;
     hl_fmatrix_free(&j->x);
     free(j->body);
     j->body = NULL;
-    if (j->ids != NULL) {
-        for (size_t i = 0; i < n; i++)
-            free(j->ids[i]);
-        free(j->ids);
-        j->ids = NULL;
-    }
+    free(j->ids); /* one block: the pointers and the strings (hl/json_codec.h) */
+    j->ids = NULL;
     free(j->labels);
     j->labels = NULL;
 }

@@ -1,20 +1,27 @@
 #!/usr/bin/python3
 """Regenerates the committed decoder test data (run from the repository root):
 
-  tests/proto/cases/valid/<name>/{input.npy|input.bin|input.hlm, expected}
+  tests/proto/cases/valid/<name>/{input.npy|input.bin|input.hlm|input.json, expected}
   tests/proto/cases/invalid/<name>/{input, expected}
-  tests/fuzz/corpus/{npy,rawf32,modelfile}/<seed>
+  tests/fuzz/corpus/{npy,rawf32,modelfile,json_request,query}/<seed>
 
 Valid .npy files are written by NumPy itself (np.save / np.lib.format.write_array), so the
 reader is tested against the real writer. Model files are written here from the layout
 documented in proto/include/hl/modelfile.h, independently of modelfile.c, as a second
 implementation of the format. `expected` files are "key: value" lines read by
 tests/proto/test_cases.c:
-  decoder: f32 | i32 | raw | model     (raw also has "dim: N")
+  decoder: f32 | i32 | raw | model | json    (raw also has "dim: N")
   valid:   shape: d0 d1 ... / values: v ... (exact float32 / int values)
            model: config/name/trained_on/tensor lines
+           json: also ids_hex: <hex of each id> ... / labels: ... / model: ... /
+                 params: name=value ... (exactly the parameters the body sets)
   invalid: status: <hl_status name> / message: <substring of the error message>
+           optional: field: <hl_error field> / offset: <byte> / cell: <row> <col> /
+                     position: none
+  json (both): optional limits: <max_points> <max_dim> <min_points>
+JSON bodies of valid cases are written by Python's json module.
 """
+import json
 import os
 import shutil
 import struct
@@ -346,8 +353,182 @@ def models():
     return good, lgood
 
 
+# ---------------------------------------------------------------- JSON request bodies
+
+def expected_json(x, ids=None, labels=None, model=None, params=None, limits=None):
+    s = "decoder: json\n"
+    if limits is not None:
+        s += "limits: %d %d %d\n" % limits
+    s += "shape: %d %d\nvalues: %s\n" % (
+        x.shape[0], x.shape[1], " ".join(fmt_float(v) for v in x.reshape(-1)))
+    if ids is not None:
+        s += "ids_hex: %s\n" % " ".join(i.encode("utf-8").hex() or "-" for i in ids)
+    if labels is not None:
+        s += "labels: %s\n" % " ".join(str(v) for v in labels)
+    if model is not None:
+        s += "model: %s\n" % model
+    if params is not None:
+        def val(v):
+            if isinstance(v, bool):
+                return "true" if v else "false"
+            if isinstance(v, float):
+                return fmt_float(v)
+            return str(v)
+        s += "params: %s\n" % " ".join("%s=%s" % (k, val(v)) for k, v in params.items())
+    return s
+
+
+def valid_json():
+    rng = np.random.default_rng(20240611)
+    x = (rng.standard_normal((5, 4)) * 0.05).astype(np.float32)
+    ids = ["photo-1", "caf\u00e9", "\U0001F600 smile", "", "tab\tquote\"back\\slash"]
+    labels = [3, -1, 2147483647, -2147483648, 0]
+    params = {"k": 10, "tau": 0.8, "max_levels": 10, "min_cluster_size": 1, "knn": "auto",
+              "early_stop": True, "new_clusters": "open"}
+    body = {"embeddings": x.tolist(), "ids": ids, "labels": labels, "model": "universal",
+            "params": params}
+    write_case("valid", "json_python_dumps", json.dumps(body).encode(),
+               expected_json(x, ids, labels, "universal", params), ".json")
+    # Raw UTF-8, compact separators, keys in another order, indentation.
+    body2 = {"params": {"knn": "hnsw", "tau": 0.25, "early_stop": False,
+                        "new_clusters": "unassigned"},
+             "model": "glyphs-128.v2_b", "ids": ids, "embeddings": x.tolist()}
+    write_case("valid", "json_python_compact",
+               json.dumps(body2, separators=(",", ":"), ensure_ascii=False).encode(),
+               expected_json(x, ids, None, "glyphs-128.v2_b", {
+                   "tau": 0.25, "knn": "hnsw", "early_stop": False,
+                   "new_clusters": "unassigned"}), ".json")
+    write_case("valid", "json_python_indent", json.dumps(body2, indent=4).encode(),
+               expected_json(x, ids, None, "glyphs-128.v2_b", {
+                   "tau": 0.25, "knn": "hnsw", "early_stop": False,
+                   "new_clusters": "unassigned"}), ".json")
+    # float64 values (17 significant digits), rounded to float32 by the decoder as by NumPy.
+    y = rng.standard_normal((3, 3))
+    write_case("valid", "json_float64_values", json.dumps({"embeddings": y.tolist()}).encode(),
+               expected_json(y.astype(np.float32)), ".json")
+    # Integers, exponents, -0, denormals, long digit strings, written by hand.
+    hand = (b' \t\r\n{ \n "embeddings" :\r\n [ [ 1 , -2 , 0 , -0 ] ,\t[ 1e3 , 2.5E-1 , '
+            b'-0.0e+0 , 1.40129846e-45 ] , [ 123456789012345678901234567890 , '
+            b'0.100000000000000000000000000000000000001 , 3.4028234e38 , -7e-46 ] ] \n}\n ')
+    hx = np.array([[1, -2, 0, -0.0], [1e3, 0.25, -0.0, 1.40129846e-45],
+                   [123456789012345678901234567890, 0.1, 3.4028234e38, -7e-46]],
+                  dtype=np.float32)
+    write_case("valid", "json_handwritten_numbers", hand, expected_json(hx), ".json")
+    # Escaped keys are the same keys; the limits are inclusive.
+    write_case("valid", "json_escaped_keys",
+               b'{"\\u0065mbeddings": [[1, 2], [3, 4]], "mo\\u0064el": "m"}',
+               expected_json(np.array([[1, 2], [3, 4]], dtype=np.float32), model="m"), ".json")
+    write_case("valid", "json_at_the_limits", json.dumps({"embeddings": [[0.5] * 4] * 3}).encode(),
+               expected_json(np.full((3, 4), 0.5, dtype=np.float32), limits=(3, 4, 3)), ".json")
+
+
+def invalid_json():
+    E = "embeddings"
+    two = '"embeddings": [[1, 2], [3, 4]]'
+    cases = [
+        # name, body, status, message, field, position: "offset N", "cell R C", "none", or
+        # "at TEXT" for the offset of the first TEXT in the body (after the first '{')
+        ("not_object", b"[[1, 2], [3, 4]]", "FORMAT", "not a JSON object", "body", "offset 0"),
+        ("empty_body", b"", "FORMAT", "the body is empty", "body", "offset 0"),
+        ("truncated", b'{"embeddings": [[1, 2], [3, 4]', "FORMAT", "unexpected end", "body",
+         "offset 30"),
+        ("trailing_data", b'{' + two.encode() + b'} {}', "FORMAT", "trailing data", "body",
+         "offset 33"),
+        ("missing_embeddings", b'{"model": "m"}', "FORMAT", 'no "embeddings"', E, "none"),
+        ("embeddings_not_array", b'{"embeddings": {"a": [1]}}', "FORMAT",
+         "must be an array", E, "offset 15"),
+        ("ragged_short", b'{"embeddings": [[1, 2, 3], [4, 5]]}', "RANGE",
+         "has 2 values, row 0 has 3", E, "cell 1 2"),
+        ("ragged_long", b'{"embeddings": [[1, 2], [3, 4, 5]]}', "RANGE",
+         "has more than 2 values", E, "cell 1 2"),
+        ("empty_row", b'{"embeddings": [[1, 2], []]}', "RANGE", "empty row", E, "cell 1 0"),
+        ("string_element", b'{"embeddings": [[1, 2], [3, "4"]]}', "RANGE", "is a string",
+         E, "cell 1 1"),
+        ("nested_array", b'{"embeddings": [[1, [2]], [3, 4]]}', "RANGE", "is an array",
+         E, "cell 0 1"),
+        ("null_element", b'{"embeddings": [[1, 2], [null, 4]]}', "RANGE", "is null",
+         E, "cell 1 0"),
+        ("row_not_array", b'{"embeddings": [[1, 2], 3]}', "RANGE", "is not an array",
+         E, "cell 1 0"),
+        ("nan", b'{"embeddings": [[1, 2], [3, NaN]]}', "NUMERIC", "not finite", E, "cell 1 1"),
+        ("neg_infinity", b'{"embeddings": [[-Infinity, 2], [3, 4]]}', "NUMERIC",
+         "not finite", E, "cell 0 0"),
+        ("overflow", b'{"embeddings": [[1, 2], [3, 1e39]]}', "NUMERIC", "overflows float32",
+         E, "cell 1 1"),
+        ("overflow_rounding", b'{"embeddings": [[1, -3.40282357e38], [3, 4]]}', "NUMERIC",
+         "overflows float32", E, "cell 0 1"),
+        ("leading_zero", b'{"embeddings": [[1, 02], [3, 4]]}', "FORMAT", "after a number",
+         "body", "offset 21"),
+        ("bare_fraction", b'{"embeddings": [[1, .5], [3, 4]]}', "FORMAT", "expected a number",
+         "body", "offset 20"),
+        ("missing_comma", b'{"embeddings": [[1 2], [3, 4]]}', "FORMAT", "after a number",
+         "body", "offset 19"),
+        ("trailing_comma", b'{"embeddings": [[1, 2], [3, 4],]}', "FORMAT",
+         "expected a row", "body", "offset 31"),
+        ("unknown_key", b'{' + two.encode() + b', "modle": "m"}', "INVAL", 'unknown key "modle"',
+         "modle", 'at "modle"'),
+        ("unknown_param", b'{' + two.encode() + b', "params": {"kk": 3}}', "INVAL",
+         "unknown parameter params/kk", "params/kk", "at {"),
+        ("param_type", b'{' + two.encode() + b', "params": {"k": "10"}}', "INVAL",
+         "must be an integer", "params/k", "at {"),
+        ("param_range", b'{' + two.encode() + b', "params": {"tau": 1.5}}', "INVAL",
+         "out of range", "params/tau", "at {"),
+        ("param_choice", b'{' + two.encode() + b', "params": {"knn": "annoy"}}', "INVAL",
+         "must be one of", "params/knn", "at {"),
+        ("params_not_object", b'{' + two.encode() + b', "params": [1]}', "INVAL",
+         "must be an object", "params", "at [1]"),
+        ("model_chars", b'{' + two.encode() + b', "model": "a b"}', "INVAL", "model must be",
+         "model", 'at "a b"'),
+        ("ids_length", b'{' + two.encode() + b', "ids": ["a"]}', "RANGE", "1 ids for 2",
+         "ids", 'at ["a"]'),
+        ("ids_not_string", b'{' + two.encode() + b', "ids": ["a", 2]}', "RANGE",
+         "ids[1] is not a string", "ids", "cell 1 0"),
+        ("labels_range", b'{' + two.encode() + b', "labels": [1, 2147483648]}', "RANGE",
+         "outside the int32 range", "labels", "cell 1 0"),
+        ("labels_real", b'{' + two.encode() + b', "labels": [1.0, 2]}', "RANGE",
+         "labels[0] is not an integer", "labels", "cell 0 0"),
+        ("duplicate_key", b'{' + two.encode() + b', ' + two.encode() + b'}', "FORMAT",
+         'duplicate key "embeddings"', E, "offset 33"),
+        ("duplicate_param", b'{' + two.encode() + b', "params": {"k": 3, "k": 4}}', "FORMAT",
+         "duplicate object key", "body", "offset 55"),
+        ("bad_escape_in_id", b'{' + two.encode() + b', "ids": ["a\\x", "b"]}', "FORMAT",
+         "malformed JSON", "body", "offset 45"),
+        ("invalid_utf8_key", b'{' + two.encode() + b', "\xff": 1}', "FORMAT",
+         "malformed JSON", "body", "offset 34"),
+        ("too_many_points", b'{"embeddings": [[1], [2], [3], [4], [5]]}', "INVAL",
+         "more than 3 points", "n", "cell 3 0"),
+        ("dim_too_large", b'{"embeddings": [[1, 2, 3, 4, 5], [6]]}', "INVAL",
+         "exceeds the limit of 4", "dim", "cell 0 4"),
+        ("too_few_points", b'{"embeddings": [[1, 2]]}', "INVAL", "1 points, at least 2",
+         "n", "none"),
+    ]
+    for name, data, status, msg, field, pos in cases:
+        exp = "decoder: json\n"
+        if name in ("too_many_points", "dim_too_large"):
+            exp += "limits: 3 4 2\n"
+        exp += "status: %s\nmessage: %s\nfield: %s\n" % (status, msg, field)
+        if pos.startswith("at "):
+            pos = "offset %d" % data.index(pos[3:].encode(), 1)
+        kind, *nums = pos.split()
+        exp += "position: none\n" if kind == "none" else "%s: %s\n" % (kind, " ".join(nums))
+        write_case("invalid", "json_" + name, data, exp)
+
+
+QUERY_SEEDS = {
+    "all": b"model=universal&k=10&tau=0.8&max_levels=10&min_cluster_size=1&knn=auto"
+           b"&early_stop=true&new_clusters=open&dim=128",
+    "percent": b"?model=glyphs%2D128&knn=h%6Esw&early_stop=0",
+    "plus": b"model=a+b",
+    "repeated": b"k=10&k=11",
+    "unknown": b"format=npy",
+    "bad_pct": b"k=%zz",
+    "empty_pairs": b"&&k=5&",
+    "tau_exp": b"tau=5e-1",
+}
+
+
 def corpus(models_):
-    for t in ("npy", "rawf32", "modelfile"):
+    for t in ("npy", "rawf32", "modelfile", "json_request", "query"):
         d = os.path.join(CORPUS, t)
         os.makedirs(d, exist_ok=True)
     for kind in ("valid", "invalid"):
@@ -361,12 +542,16 @@ def corpus(models_):
                     open(os.path.join(CORPUS, "npy", name), "wb").write(data)
             elif "decoder: model" in exp:
                 open(os.path.join(CORPUS, "modelfile", name), "wb").write(data)
+            elif "decoder: json" in exp:
+                open(os.path.join(CORPUS, "json_request", name), "wb").write(data)
     f = np.array([1.0, -2.0, 0.5, 3.0, 0.0, -0.0], dtype="<f4").tobytes()
     seeds = {"dim3_2rows": b"\x03" + f, "dim1_6rows": b"\x01" + f, "dim0": b"\x00" + f,
              "dim4_short": b"\x04" + f, "dim2_nan": b"\x02" + f[:8] + b"\x00\x00\xc0\x7f",
              "empty": b"\x05"}
     for k, v in seeds.items():
         open(os.path.join(CORPUS, "rawf32", k), "wb").write(v)
+    for k, v in QUERY_SEEDS.items():
+        open(os.path.join(CORPUS, "query", k), "wb").write(v)
 
 
 def main():
@@ -375,6 +560,8 @@ def main():
             shutil.rmtree(d)
     valid_npy()
     invalid_npy()
+    valid_json()
+    invalid_json()
     corpus(models())
     # Crashers found by fuzzing live in tests/fuzz/crashers/ and are copied into the corpus.
     crash = os.path.join(ROOT, "fuzz", "crashers")

@@ -201,68 +201,10 @@ static hl_status build_graph(hier *h, int k, int level, int n_threads, hl_train_
     return HL_OK;
 }
 
-/* Parents from a trained model's predictions on the (raw-featured) training graph. */
-static hl_status guided_parents(hier *h, const hl_train_graph *tg, const hl_model *m,
-                                int n_threads)
+/* Decodes with the ground truth (similarity scores, tau 0) and moves to the next level. */
+static hl_status next_level(hier *h, const hl_train_graph *tg)
 {
-    size_t n = tg->g.n, w = (size_t)tg->g.width;
-    int nf = hl_model_node_features(m), ef = m->cfg.edge_features;
-    float *node = malloc((n * HL_FEAT_NODE + 1) * sizeof(float));
-    float *edge = malloc((n * w * HL_FEAT_EDGE + 1) * sizeof(float));
-    float *prob = malloc((n * w + 1) * sizeof(float)), *dens = malloc((n + 1) * sizeof(float));
-    hl_arena a = {0};
-    hl_status st = HL_NOMEM;
-    if (node == NULL || edge == NULL || prob == NULL || dens == NULL ||
-        hl_arena_init(&a, hl_lander_plan(m, n, tg->k, n_threads)) != HL_OK)
-        goto out;
-    memcpy(node, tg->node, n * HL_FEAT_NODE * sizeof(float));
-    memcpy(edge, tg->edge, n * w * HL_FEAT_EDGE * sizeof(float));
-    hl_features_normalize(&tg->g, nf > 0 ? node : NULL, ef > 0 ? edge : NULL, m->node_mean,
-                          m->node_std, m->edge_mean, m->edge_std);
-    hl_node_input in;
-    memset(&in, 0, sizeof(in));
-    if (m->cfg.kind == HL_MODEL_LANDER) {
-        st = tg->d == (size_t)m->cfg.dim ? HL_OK : HL_RANGE;
-        if (st != HL_OK)
-            goto out;
-        in.part[in.n_parts] = tg->x;
-        in.dim[in.n_parts++] = tg->d;
-        if (m->cfg.use_cluster_feat) {
-            in.part[in.n_parts] = tg->c;
-            in.dim[in.n_parts++] = tg->d;
-        }
-    }
-    if (nf > 0) {
-        in.part[in.n_parts] = node;
-        in.dim[in.n_parts++] = (size_t)nf;
-    }
-    hl_forward_params fp;
-    memset(&fp, 0, sizeof(fp));
-    fp.n_threads = n_threads;
-    st = hl_lander_forward(m, &tg->g, &in, ef > 0 ? edge : NULL, &fp, &a, prob, dens);
-    if (st == HL_OK)
-        hl_decode_parents(&tg->g, prob, dens, m->cfg.tau, h->parent);
-out:
-    hl_arena_deinit(&a);
-    free(node);
-    free(edge);
-    free(prob);
-    free(dens);
-    return st;
-}
-
-/* Decodes (ground truth: similarity scores, tau 0; or a guide model's predictions) and
- * moves to the next level. */
-static hl_status next_level(hier *h, const hl_train_graph *tg, const hl_model *guide,
-                            int n_threads)
-{
-    if (guide != NULL) {
-        hl_status gs = guided_parents(h, tg, guide, n_threads);
-        if (gs != HL_OK)
-            return gs;
-    } else {
-        hl_decode_parents(&tg->g, NULL, tg->gt_dens, 0.0f, h->parent);
-    }
+    hl_decode_parents(&tg->g, NULL, tg->gt_dens, 0.0f, h->parent);
     hl_status st = hl_decode_roots(h->parent, h->n, h->root);
     if (st != HL_OK)
         return st;
@@ -316,7 +258,7 @@ static hl_status build_hierarchy(hl_train_data *td, const hl_train_set *t, int s
         tg->setting = setting;
         hl_progress_report(&p->progress, HL_STAGE_TRAIN, level, 1.0);
         if (level + 1 < p->levels[setting])
-            st = next_level(&h, tg, p->guide, p->n_threads);
+            st = next_level(&h, tg);
     }
     hier_free(&h);
     return st;

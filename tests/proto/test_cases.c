@@ -1,11 +1,15 @@
 /*
  * test_cases.c - walks tests/proto/cases/{valid,invalid}/<name>/ (written by
  * tests/make_test_data.py) and checks each decoder against the `expected` file:
- *   decoder: f32 | i32 | raw | model      dim: N (raw only)
- *   valid:   shape: ... / values: ...  (exact bits)   or the model lines config/name/tensor
- *   invalid: status: <hl_status name> / message: <substring of the error message>
+ *   decoder: f32 | i32 | raw | model | json      dim: N (raw only)
+ *   valid:   shape: ... / values: ...  (exact bits)   or the model lines config/name/tensor;
+ *            json also ids_hex / labels / model / params (exactly the parameters set)
+ *   invalid: status: <hl_status name> / message: <substring of the error message>, and when
+ *            present field: / offset: <byte> / cell: <row> <col> / position: none
+ *   json:    limits: <max_points> <max_dim> <min_points> (else the API defaults)
  * The .npy and model cases are also loaded from disk, whose errors must name the file.
  */
+#include "hl/json_codec.h"
 #include "hl/modelfile.h"
 #include "hl/npy.h"
 #include "hl/rawf32.h"
@@ -79,8 +83,8 @@ static size_t load_cases(const char *kind, tcase_data **out)
         snprintf(p, sizeof(p), "%s/%s/expected", dir, t->name);
         t->exp = slurp(p, NULL);
         ck_assert_msg(t->exp != NULL, "%s: no expected file", t->name);
-        const char *ext[] = {"", ".npy", ".bin", ".hlm"};
-        for (int k = 0; k < 4 && t->in == NULL; k++) {
+        const char *ext[] = {"", ".npy", ".bin", ".hlm", ".json"};
+        for (int k = 0; k < 5 && t->in == NULL; k++) {
             snprintf(t->input, sizeof(t->input), "%s/%s/input%s", dir, t->name, ext[k]);
             t->in = (unsigned char *)slurp(t->input, &t->in_len);
         }
@@ -163,6 +167,109 @@ static void check_valid_model(const tcase_data *t, const hl_model *m)
     ck_assert_uint_eq(seen, m->n_tensors);
 }
 
+static hl_request_limits case_limits(const tcase_data *t)
+{
+    char v[128];
+    hl_request_limits lim = {HL_REQUEST_MAX_POINTS_DEFAULT, HL_REQUEST_MAX_DIM_DEFAULT, 2};
+    if (field(t->exp, "limits", v, sizeof(v)) != NULL)
+        ck_assert_int_eq(sscanf(v, "%zu %zu %zu", &lim.max_points, &lim.max_dim, &lim.min_points),
+                         3);
+    return lim;
+}
+
+/* "name=value ..." of every parameter the request sets, in the table order. */
+static void params_text(const hl_request_params *p, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = '\0';
+#define PT_(cond, ...)                                                                             \
+    if (cond)                                                                                      \
+        n += (size_t)snprintf(out + n, cap - n, __VA_ARGS__);
+    PT_(p->has_k, "k=%d ", p->k)
+    PT_(p->has_tau, "tau=%.9g ", (double)p->tau)
+    PT_(p->has_max_levels, "max_levels=%d ", p->max_levels)
+    PT_(p->has_min_cluster_size, "min_cluster_size=%d ", p->min_cluster_size)
+    PT_(p->has_knn, "knn=%s ", p->knn)
+    PT_(p->has_early_stop, "early_stop=%s ", p->early_stop ? "true" : "false")
+    PT_(p->has_new_clusters, "new_clusters=%s ", p->new_clusters)
+#undef PT_
+    if (n > 0)
+        out[n - 1] = '\0';
+}
+
+/* The same, from the expected "params:" line (tau goes through float to compare exactly). */
+static void expected_params(const char *line, char *out, size_t cap)
+{
+    hl_request_params p;
+    memset(&p, 0, sizeof(p));
+    char buf[512];
+    ck_assert_uint_lt(strlen(line), sizeof(buf));
+    memcpy(buf, line, strlen(line) + 1);
+    for (char *tok = strtok(buf, " "); tok != NULL; tok = strtok(NULL, " ")) {
+        char *eq = strchr(tok, '=');
+        ck_assert_ptr_nonnull(eq);
+        *eq = '\0';
+        const char *v = eq + 1;
+        if (strcmp(tok, "k") == 0)
+            p.has_k = 1, p.k = atoi(v);
+        else if (strcmp(tok, "tau") == 0)
+            p.has_tau = 1, p.tau = strtof(v, NULL);
+        else if (strcmp(tok, "max_levels") == 0)
+            p.has_max_levels = 1, p.max_levels = atoi(v);
+        else if (strcmp(tok, "min_cluster_size") == 0)
+            p.has_min_cluster_size = 1, p.min_cluster_size = atoi(v);
+        else if (strcmp(tok, "knn") == 0)
+            p.has_knn = 1, snprintf(p.knn, sizeof(p.knn), "%s", v);
+        else if (strcmp(tok, "early_stop") == 0)
+            p.has_early_stop = 1, p.early_stop = strcmp(v, "true") == 0;
+        else if (strcmp(tok, "new_clusters") == 0)
+            p.has_new_clusters = 1, snprintf(p.new_clusters, sizeof(p.new_clusters), "%s", v);
+        else
+            ck_abort_msg("unknown parameter %s in expected", tok);
+    }
+    params_text(&p, out, cap);
+}
+
+static void check_valid_json(const tcase_data *t, const char *vals)
+{
+    hl_request_limits lim = case_limits(t);
+    hl_cluster_request r;
+    hl_error e;
+    hl_error_clear(&e);
+    ck_assert_msg(hl_json_request_decode(t->in, t->in_len, &lim, &r, &e) == HL_OK, "%s: %s",
+                  t->name, e.msg);
+    check_shape(t, r.x.rows, r.x.cols, 2);
+    check_floats(t, r.x.data, r.x.rows * r.x.cols, vals);
+    char v[4096], got[512], want[512];
+    if (field(t->exp, "ids_hex", v, sizeof(v)) != NULL) {
+        ck_assert_ptr_nonnull(r.ids);
+        char *tok = strtok(v, " ");
+        for (size_t i = 0; i < r.x.rows; i++, tok = strtok(NULL, " ")) {
+            ck_assert_ptr_nonnull(tok);
+            char hex[1024] = "-";
+            for (size_t k = 0; r.ids[i][k] != '\0'; k++)
+                snprintf(hex + 2 * k, 3, "%02x", (unsigned char)r.ids[i][k]);
+            ck_assert_msg(strcmp(hex, tok) == 0, "%s: id %zu is %s, want %s", t->name, i, hex, tok);
+        }
+        ck_assert_ptr_null(tok);
+    } else {
+        ck_assert_ptr_null(r.ids);
+    }
+    if (field(t->exp, "labels", v, sizeof(v)) != NULL) {
+        ck_assert_ptr_nonnull(r.labels);
+        char *p = v, *end;
+        for (size_t i = 0; i < r.x.rows; i++, p = end)
+            ck_assert_int_eq(r.labels[i], strtol(p, &end, 10));
+    } else {
+        ck_assert_ptr_null(r.labels);
+    }
+    ck_assert_str_eq(r.model, field(t->exp, "model", v, sizeof(v)) != NULL ? v : "");
+    expected_params(field(t->exp, "params", v, sizeof(v)) != NULL ? v : "", want, sizeof(want));
+    params_text(&r.params, got, sizeof(got));
+    ck_assert_msg(strcmp(got, want) == 0, "%s: params \"%s\", want \"%s\"", t->name, got, want);
+    hl_cluster_request_free(&r);
+}
+
 static void check_valid(const tcase_data *t)
 {
     char dec[16], vals[65536], dim[32];
@@ -181,6 +288,10 @@ static void check_valid(const tcase_data *t)
         return;
     }
     ck_assert_ptr_nonnull(field(t->exp, "values", vals, sizeof(vals)));
+    if (strcmp(dec, "json") == 0) {
+        check_valid_json(t, vals);
+        return;
+    }
     if (strcmp(dec, "i32") == 0) {
         int32_t *v;
         size_t n;
@@ -226,7 +337,12 @@ static hl_status run_decoder(const tcase_data *t, const char *dec, int from_file
     else if (strcmp(dec, "model") == 0)
         st = from_file ? hl_modelfile_load(t->input, &model, NULL, e)
                        : hl_modelfile_decode(t->in, t->in_len, &model, NULL, e);
-    else {
+    else if (strcmp(dec, "json") == 0) {
+        hl_request_limits lim = case_limits(t);
+        hl_cluster_request r;
+        st = hl_json_request_decode(t->in, t->in_len, &lim, &r, e);
+        ck_assert(r.x.data == NULL && r.ids == NULL && r.labels == NULL && r.model[0] == '\0');
+    } else {
         ck_assert_str_eq(dec, "raw");
         ck_assert_ptr_nonnull(field(t->exp, "dim", dim, sizeof(dim)));
         st = hl_rawf32_decode(t->in, t->in_len, strtoul(dim, NULL, 10), &m, e);
@@ -237,6 +353,30 @@ static hl_status run_decoder(const tcase_data *t, const char *dec, int from_file
     return st;
 }
 
+/* The optional field:/offset:/cell:/position: lines of an invalid case. */
+static void check_position(const tcase_data *t, const hl_error *e)
+{
+    char v[64];
+    size_t a, b;
+    if (field(t->exp, "field", v, sizeof(v)) != NULL)
+        ck_assert_msg(strcmp(e->field, v) == 0, "%s: field \"%s\", want \"%s\"", t->name, e->field,
+                      v);
+    if (field(t->exp, "offset", v, sizeof(v)) != NULL) {
+        ck_assert_int_eq(sscanf(v, "%zu", &a), 1);
+        ck_assert_msg(e->has_offset && !e->has_col && e->offset == a,
+                      "%s: offset %zu (has %d, col %d), want %zu", t->name, e->offset,
+                      e->has_offset, e->has_col, a);
+    }
+    if (field(t->exp, "cell", v, sizeof(v)) != NULL) {
+        ck_assert_int_eq(sscanf(v, "%zu %zu", &a, &b), 2);
+        ck_assert_msg(e->has_offset && e->has_col && e->offset == a && e->col == b,
+                      "%s: cell (%zu, %zu) (has %d/%d), want (%zu, %zu)", t->name, e->offset,
+                      e->col, e->has_offset, e->has_col, a, b);
+    }
+    if (field(t->exp, "position", v, sizeof(v)) != NULL)
+        ck_assert_msg(!e->has_offset && !e->has_col, "%s: has a position", t->name);
+}
+
 static void check_invalid(const tcase_data *t)
 {
     char dec[16], status[32], msg[256];
@@ -244,7 +384,7 @@ static void check_invalid(const tcase_data *t)
     ck_assert_ptr_nonnull(field(t->exp, "status", status, sizeof(status)));
     ck_assert_ptr_nonnull(field(t->exp, "message", msg, sizeof(msg)));
     for (int from_file = 0; from_file < 2; from_file++) {
-        if (from_file && strcmp(dec, "raw") == 0)
+        if (from_file && (strcmp(dec, "raw") == 0 || strcmp(dec, "json") == 0))
             break;
         hl_error e;
         hl_error_clear(&e);
@@ -255,6 +395,8 @@ static void check_invalid(const tcase_data *t)
         ck_assert_msg(strstr(e.msg, msg) != NULL, "%s: message \"%s\" lacks \"%s\"", t->name, e.msg,
                       msg);
         ck_assert_msg(strchr(e.msg, '\n') == NULL, "%s: message is not one line", t->name);
+        if (!from_file)
+            check_position(t, &e);
         if (from_file)
             ck_assert_msg(strncmp(e.msg, t->input, strlen(t->input)) == 0,
                           "%s: \"%s\" does not name the file", t->name, e.msg);
@@ -265,7 +407,7 @@ START_TEST(test_valid_cases)
 {
     tcase_data *c;
     size_t n = load_cases("valid", &c);
-    ck_assert_uint_ge(n, 14);
+    ck_assert_uint_ge(n, 21);
     for (size_t i = 0; i < n; i++)
         check_valid(&c[i]);
     free_cases(c, n);
@@ -276,7 +418,7 @@ START_TEST(test_invalid_cases)
 {
     tcase_data *c;
     size_t n = load_cases("invalid", &c);
-    ck_assert_uint_ge(n, 55);
+    ck_assert_uint_ge(n, 94);
     for (size_t i = 0; i < n; i++)
         check_invalid(&c[i]);
     free_cases(c, n);

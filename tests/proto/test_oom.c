@@ -8,6 +8,7 @@
  * hl_core, this file) through the wrappers below; libc and libcheck are unaffected.
  */
 #include "hl/file.h"
+#include "hl/json_codec.h"
 #include "hl/modelfile.h"
 #include "hl/npy.h"
 #include "hl/rawf32.h"
@@ -15,6 +16,7 @@
 #include "test_util.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -223,6 +225,42 @@ static hl_status op_model_save(const void *ud)
     return st;
 }
 
+static hl_status op_json(const void *ud)
+{
+    const blob *b = ud;
+    hl_cluster_request r;
+    hl_error e;
+    hl_error_clear(&e);
+    hl_status st = hl_json_request_decode(b->p, b->n, NULL, &r, &e);
+    note_error(&e, st);
+    hl_cluster_request_free(&r);
+    return st;
+}
+
+START_TEST(test_json_oom)
+{
+    /* 2 x 512 values fill the first buffer exactly, so there is no final shrink. */
+    size_t cap = 16384, n = 0;
+    char *b = malloc(cap);
+    n += (size_t)snprintf(b, cap, "{\"ids\": [\"a\", \"b\"], \"embeddings\": [");
+    for (int row = 0; row < 2; row++) {
+        b[n++] = '[';
+        for (int j = 0; j < 512; j++)
+            n += (size_t)snprintf(b + n, cap - n, "%d.5%s", j, j < 511 ? "," : "]");
+        b[n++] = row == 0 ? ',' : ']';
+    }
+    n += (size_t)snprintf(b + n, cap - n,
+                          ", \"labels\": [1, 2], \"model\": \"m\", \"params\": {\"k\": 5}}");
+    blob full = {(const unsigned char *)b, n, NULL};
+    walk("json request", op_json, &full, 0);
+    /* 3 x 3 values: the buffer is shrunk at the end, which may fail harmlessly. */
+    const char *small = "{\"embeddings\": [[1, 2, 3], [4, 5, 6], [7, 8, 9]]}";
+    blob sm = {(const unsigned char *)small, strlen(small), NULL};
+    walk("json request (shrink)", op_json, &sm, 1);
+    free(b);
+}
+END_TEST
+
 START_TEST(test_npy_oom)
 {
     float x[6] = {1, 2, 3, 4, 5, 6};
@@ -308,6 +346,7 @@ Suite *oom_suite(void)
     TCase *tc = tcase_create("oom");
     tcase_add_test(tc, test_npy_oom);
     tcase_add_test(tc, test_modelfile_oom);
+    tcase_add_test(tc, test_json_oom);
     suite_add_tcase(s, tc);
     return s;
 }

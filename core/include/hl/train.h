@@ -4,9 +4,7 @@
  * Training data is a set of graphs built offline from the ground truth: for every (k, L)
  * setting, level 0 is the kNN graph of the points; each next level decodes the current one
  * with the ground-truth density (spec 2.3) and the similarity as link score (tau = 0), and
- * keeps the peaks, whose cluster features are the means of their members (spec 3.1).
- * Optionally (params.guide), the next levels come from a trained model's own decode
- * instead, which trains the higher levels on the fragments inference actually produces. Every
+ * keeps the peaks, whose cluster features are the means of their members (spec 3.1). Every
  * graph carries its structural features, link labels (same class) and the loss mask (edges
  * whose source is strictly denser than the centre by ground-truth density).
  *
@@ -53,10 +51,6 @@ typedef struct hl_train_params {
     int knn_k[HL_TRAIN_MAX_SETTINGS];  /**< e.g. 10 */
     int levels[HL_TRAIN_MAX_SETTINGS]; /**< e.g. 3 */
     int balance;                       /**< drop majority edges to balance (spec: on) */
-    /** When set, levels after the first come from this model's own decode (its tau) instead
-     * of the ground-truth decode, so the higher-level graphs look like those inference
-     * produces. Super-nodes keep their peak's label. */
-    const hl_model *guide;
     int n_threads;
     uint64_t seed;
     hl_progress progress; /**< stage HL_STAGE_TRAIN while building */
