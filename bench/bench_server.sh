@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # hilanderd benchmarks, loopback only (127.0.0.1), every loop bounded:
-#   1. ingestion of a 100k x 128 float32 .npy body: MB/s from the request's first byte to the
-#      job queued (the server's own request duration and curl's total), and the RSS it costs;
+#   1. ingestion of a 100k x 128 body, .npy (float32) and JSON (bench/gen_json_body.py, the
+#      way a Python client writes it): MB/s from the request's first byte to the job queued
+#      (the server's own request duration and curl's total), and the RSS it costs;
 #   2. GET /v1/jobs/{id} latency at 200 connections (wrk -t2 -c200 -d10s --latency);
 #   3. end-to-end time of the 30,986-point glyphs test split (model none) through the API
 #      (Prefer: wait, JSON result) against the CLI with the same engine threads.
@@ -15,6 +16,8 @@ mkdir -p "$data" "$out/nomodels"
 : >"$out/server.log" # request durations are read back from this run's log
 glyphs=$root/../shared/data/glyphs/test.features.npy
 big=$data/vmf100k.features.npy
+json=$data/json_100000x128.json
+[ -f "$json" ] || /usr/bin/python3 "$root/bench/gen_json_body.py" "$json" --n 100000 --d 128
 [ -f "$big" ] || "$B/bench/gen_vmf" --n 100000 --dim 128 --clusters 5000 --seed 1 \
   --out-features "$big" --out-labels "$data/vmf100k.labels.npy"
 pid=
@@ -33,26 +36,34 @@ rss_kib() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$pid/status"; }
 id_of() { sed -n 's/.*"id":"\([^"]*\)".*/\1/p'; }
 
 echo "== machine: $(nproc) cores, $(uptime | sed 's/.*load/load/')"
-echo "== 1. ingestion: $(stat -c %s "$big") bytes of .npy (100000 x 128 float32)"
+ingest() { # ingest FILE CONTENT_TYPE TAG: five submissions queued behind a busy worker
+  local file=$1 ctype=$2 tag=$3 bytes
+  bytes=$(stat -c %s "$file")
+  echo "== 1. ingestion: $bytes bytes of $ctype"
+  start --workers 1 --engine-threads 1 --queue-capacity 16 --max-body-bytes 2G --log-level info
+  curl -s -o /dev/null -X POST -H 'Content-Type: application/x-npy' --data-binary @"$glyphs" \
+    "$url/v1/cluster?k=12"
+  sleep 0.5
+  local base_rss
+  base_rss=$(rss_kib VmRSS)
+  for i in 1 2 3 4 5; do
+    local q="?k=$((10 + i))" t ms
+    [ "$ctype" = application/json ] && q="" # params live in the body; queued jobs are no cache hits
+    t=$(curl -s -o /dev/null -w '%{time_total}' -X POST -H "Content-Type: $ctype" \
+      -H "X-Request-Id: $tag-$i" --data-binary @"$file" "$url/v1/cluster$q")
+    sleep 0.2 # the request line is logged when MHD reports the request complete
+    ms=$(grep "\"request_id\":\"$tag-$i\"" "$out/server.log" | grep '"msg":"request"' |
+      sed -n 's/.*"duration_ms":\([0-9.]*\).*/\1/p')
+    awk -v b="$bytes" -v ms="$ms" -v t="$t" -v rss="$(rss_kib VmRSS)" 'BEGIN {
+      printf "ingest %.1f MB: server %.1f ms (%.0f MB/s), curl %.1f ms (%.0f MB/s), rss %d KiB\n",
+        b / 1e6, ms, b / 1e6 / (ms / 1e3), t * 1e3, b / 1e6 / t, rss }'
+  done
+  echo "rss before $base_rss KiB, after 5 submissions $(rss_kib VmRSS) KiB, peak $(rss_kib VmHWM) KiB"
+  cleanup
+}
 # One worker busy on a blocker job, so the measured submissions only queue (no compute).
-start --workers 1 --engine-threads 1 --queue-capacity 16 --max-body-bytes 2G --log-level info
-curl -s -o /dev/null -X POST -H 'Content-Type: application/x-npy' --data-binary @"$glyphs" \
-  "$url/v1/cluster?k=12"
-sleep 0.5
-base_rss=$(rss_kib VmRSS)
-bytes=$(stat -c %s "$big")
-for i in 1 2 3 4 5; do
-  t=$(curl -s -o /dev/null -w '%{time_total}' -X POST -H 'Content-Type: application/x-npy' \
-    -H "X-Request-Id: ingest-$i" --data-binary @"$big" "$url/v1/cluster?k=$((10 + i))")
-  sleep 0.2 # the request line is logged when MHD reports the request complete
-  ms=$(grep "\"request_id\":\"ingest-$i\"" "$out/server.log" | grep '"msg":"request"' |
-    sed -n 's/.*"duration_ms":\([0-9.]*\).*/\1/p')
-  awk -v b="$bytes" -v ms="$ms" -v t="$t" -v rss="$(rss_kib VmRSS)" 'BEGIN {
-    printf "ingest %.1f MB: server %.1f ms (%.0f MB/s), curl %.1f ms (%.0f MB/s), rss %d KiB\n",
-      b / 1e6, ms, b / 1e6 / (ms / 1e3), t * 1e3, b / 1e6 / t, rss }'
-done
-echo "rss before $base_rss KiB, after 5 queued inputs $(rss_kib VmRSS) KiB, peak $(rss_kib VmHWM) KiB"
-cleanup
+ingest "$big" application/x-npy npy
+ingest "$json" application/json json
 
 echo "== 2. GET /v1/jobs/{id}: wrk -t2 -c200 -d10s --latency"
 start --http-threads 4 --log-level warn
