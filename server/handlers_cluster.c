@@ -183,7 +183,10 @@ static hl_status resolve(srv_ctx *ctx, const srv_req *req, srv_resp *resp, const
     if (rp->has_early_stop)
         p->early_stop = rp->early_stop;
     hl_status st = HL_OK;
-    if (rp->has_knn && strcmp(rp->knn, "auto") != 0 && strcmp(rp->knn, "exact") != 0)
+    if (rp->has_new_clusters)
+        st = hl_error_set(&err, HL_INVAL, "params/new_clusters",
+                          "new_clusters belongs to assignment, not to POST /v1/cluster");
+    else if (rp->has_knn && strcmp(rp->knn, "auto") != 0 && strcmp(rp->knn, "exact") != 0)
         st = hl_error_set(&err, HL_INVAL, "params/knn",
                           "knn must be auto or exact, got '%s' (approximate kNN is not built)",
                           rp->knn);

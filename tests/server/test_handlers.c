@@ -397,6 +397,8 @@ START_TEST(submission_errors)
       NULL);
     P(422, "invalid-parameter", J,
       "{\"embeddings\": [[1,2],[3,4]], \"params\": {\"knn\": \"hnsw\"}}", NULL);
+    P(422, "invalid-parameter", J,
+      "{\"embeddings\": [[1,2],[3,4]], \"params\": {\"new_clusters\": \"open\"}}", NULL);
     P(422, "invalid-parameter", J, "{\"embeddings\": [[1,2],[3,4]], \"params\": {\"zz\": 1}}",
       NULL);
     P(422, "unknown-model", J, "{\"embeddings\": [[1,2],[3,4]], \"model\": \"nope\"}", NULL);
