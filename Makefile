@@ -6,7 +6,7 @@ FUZZ_TARGETS ?= npy rawf32 modelfile json_request query
 CMAKE_FLAGS ?=
 PORT     ?= 8080
 
-.PHONY: all deps deps-test deps-bench build test run clean format format-check test-asan test-tsan fuzz
+.PHONY: all deps deps-test deps-bench build test run clean format format-check test-asan test-tsan fuzz bench-server
 
 all: build
 
@@ -24,6 +24,14 @@ $(BUILD)/CMakeCache.txt:
 
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
+
+# The service on 127.0.0.1:$(PORT) with the embedded store. The default model is
+# models/universal.hlm when it exists, else the built-in model-free mode "none".
+run: build
+	@if [ -f models/universal.hlm ]; then dm=universal; else dm=none; fi; \
+	echo "hilanderd: http://127.0.0.1:$(PORT) (default model $$dm)" >&2; \
+	exec ./$(BUILD)/server/hilanderd --listen 127.0.0.1 --port $(PORT) --model-dir models \
+	  --default-model $$dm
 
 test: deps-test $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)

@@ -8,6 +8,10 @@ pkgs=(build-essential cmake pkg-config libopenblas-dev libopenblas0-pthread libj
       libmicrohttpd-dev libuv1-dev libhiredis-dev libxxhash-dev curl ca-certificates)
 if [ "$want" = test ] || [ "$want" = bench ]; then
   pkgs+=(check redis-server libcurl4-openssl-dev clang libclang-rt-14-dev clang-format)
+  # node and npm run the OpenAPI lint (tools/package.json); a node installed another way
+  # (with its own npm) is kept as it is.
+  command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+  command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 fi
 if [ "$want" = bench ]; then
   pkgs+=(python3-numpy python3-sklearn python3-faiss python3-torch wrk valgrind time)

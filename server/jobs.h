@@ -1,0 +1,139 @@
+/*
+ * jobs.h - jobs in this process: the job struct, the table of unfinished jobs, the state
+ * machine over the store's records, and the bounded queue the workers pop.
+ *
+ * A job is refcounted (stdatomic): the table, the queue, a worker and a waiting connection
+ * each hold a reference. Its state lives in the store record ("status" field) and moves
+ * queued -> running -> succeeded | failed | canceled (or queued -> canceled) only through
+ * srv_job_transition(), a compare-and-set on the store (job_update with expect_status), so
+ * terminal states never change and a cancel racing a worker has exactly one winner. The
+ * struct mirrors the status in an atomic so the cancel hook and waiters read it cheaply.
+ *
+ * Lock order: the table (srv_jobs.mu) and the queue (srv_jobq.mu) are leaves: nothing else is
+ * locked while either is held, and they are never held together.
+ */
+#ifndef SRV_JOBS_H
+#define SRV_JOBS_H
+
+#include "model_registry.h"
+#include "server.h"
+
+#include "hl/cluster.h"
+#include "hl/npy.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+typedef enum srv_job_status {
+    SRV_JOB_QUEUED = 0,
+    SRV_JOB_RUNNING,
+    SRV_JOB_SUCCEEDED,
+    SRV_JOB_FAILED,
+    SRV_JOB_CANCELED,
+    SRV_JOB_STATUS_COUNT_
+} srv_job_status;
+
+const char *srv_job_status_name(srv_job_status s);
+/** Parses a status name; -1 if unknown. */
+int srv_job_status_parse(const char *s);
+int srv_job_status_terminal(srv_job_status s);
+/** Whether the state machine allows from -> to. */
+int srv_job_can_transition(srv_job_status from, srv_job_status to);
+
+struct srv_job {
+    atomic_int refs;
+    char id[32];
+    char request_id[SRV_ID_MAX + 8];
+    atomic_int status; /* srv_job_status, mirrors the store */
+    atomic_int cancel; /* set by DELETE while running */
+    char *body;        /* owned bytes the input matrix may view */
+    hl_fmatrix x;      /* the input (owned or a view into body) */
+    char **ids;        /* n strings or NULL (owned) */
+    int32_t *labels;   /* n true labels or NULL (owned) */
+    const srv_model *model;
+    hl_cluster_params params;
+    char cache_key[33];
+    char cache_src[32]; /* copy this job's result instead of clustering ("" = compute) */
+    double t_created;   /* monotonic */
+    double t_started;
+    /* progress, written by the worker (throttled into the store) */
+    double last_write;
+    int last_stage, last_level;
+    srv_ctx *ctx;
+};
+
+/** A new job with refs = 1 and a fresh id; HL_NOMEM. */
+hl_status srv_job_new(srv_job **out);
+void srv_job_retain(srv_job *j);
+/** Drops a reference; the last one frees the input and the job. NULL is a no-op. */
+void srv_job_release(srv_job *j);
+/** Frees the input early (after the run); keeps the job. */
+void srv_job_drop_input(srv_job *j);
+
+/** Fills `id` with "j_" + 26 base32 characters from getrandom (HL_IO if it fails). */
+hl_status srv_job_id(char id[32]);
+/** Random base32 characters from getrandom into out (n chars + NUL). */
+hl_status srv_random_base32(char *out, size_t n);
+
+/**
+ * Moves the job's store record from one of `from` (comma-separated names) to `to`, setting
+ * the extra fields too; terminal states get the result TTL. HL_INVAL when a `from` state may
+ * not move to `to` (srv_job_can_transition), HL_BUSY when the record is no longer in a
+ * `from` state (someone else won), HL_NOTFOUND when it is gone. On success the
+ * struct's atomic status follows (when j is non-NULL).
+ */
+hl_status srv_job_transition(srv_store *s, const char *id, srv_job *j, const char *from,
+                             srv_job_status to, const srv_field *extra, size_t n_extra,
+                             uint64_t ttl);
+
+/* ---- the table of unfinished jobs (id -> job) ---- */
+hl_status srv_jobs_new(srv_jobs **out);
+void srv_jobs_free(srv_jobs *t);
+/** Adds (takes a reference). */
+hl_status srv_jobs_add(srv_jobs *t, srv_job *j);
+/** Finds and retains, or NULL. */
+srv_job *srv_jobs_find(srv_jobs *t, const char *id);
+/** Removes (drops the table's reference). */
+void srv_jobs_remove(srv_jobs *t, const char *id);
+size_t srv_jobs_count(srv_jobs *t);
+
+/* ---- the bounded queue ---- */
+hl_status srv_jobq_new(size_t capacity, srv_jobq **out);
+void srv_jobq_free(srv_jobq *q);
+/** Appends (takes a reference); HL_BUSY when full, HL_UNAVAILABLE once closed. */
+hl_status srv_jobq_push(srv_jobq *q, srv_job *j);
+/** Blocks for the next job (the caller owns the reference); NULL once closed and empty. */
+srv_job *srv_jobq_pop(srv_jobq *q);
+/** Reserves a slot so that a later srv_jobq_push_reserved() cannot fail for lack of room:
+ * HL_BUSY when full, HL_UNAVAILABLE once closed. Admission reserves before it writes
+ * anything to the store, so a full queue is answered (429) with no side effect. */
+hl_status srv_jobq_reserve(srv_jobq *q);
+/** Gives a reservation back. */
+void srv_jobq_unreserve(srv_jobq *q);
+/** Appends using a reservation (takes a reference); HL_UNAVAILABLE once closed (the
+ * reservation is consumed either way). */
+hl_status srv_jobq_push_reserved(srv_jobq *q, srv_job *j);
+/** Removes a queued job (DELETE); returns 1 if it was there (its reference is dropped). */
+int srv_jobq_remove(srv_jobq *q, srv_job *j);
+/** Closes the queue: pushes fail, pops return what is left then NULL. Returns the jobs still
+ * queued (each with its reference) via *left / *n_left (malloc'd array) when left != NULL. */
+void srv_jobq_close(srv_jobq *q, srv_job ***left, size_t *n_left);
+size_t srv_jobq_length(srv_jobq *q);
+
+/* ---- workers (workers.c) ---- */
+typedef struct srv_workers srv_workers;
+/** Starts n threads popping ctx->queue. */
+hl_status srv_workers_start(srv_ctx *ctx, int n, srv_workers **out);
+/** Joins every worker (after srv_jobq_close) and frees. */
+void srv_workers_join(srv_workers *w);
+/** Runs one job to its end on the calling thread (what a worker does; tests use it). */
+void srv_worker_run_job(srv_ctx *ctx, srv_job *j);
+
+/** Logs a state change (job_id, request_id, from, to, duration in seconds). */
+void srv_job_log(const srv_job *j, const char *from, const char *to, double seconds);
+
+/** Ends a queued job as canceled (DELETE, or shutdown with `reason`): CAS queued->canceled,
+ * remove from the queue and the table, notify. HL_BUSY if it was no longer queued. */
+hl_status srv_job_cancel_queued(srv_ctx *ctx, srv_job *j, const char *reason);
+
+#endif

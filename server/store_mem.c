@@ -1,0 +1,653 @@
+/*
+ * store_mem.c - the embedded store: a hash table of entries with TTLs, a byte cap and LRU
+ * eviction; see store.h for the contract.
+ *
+ * DESIGN
+ * Every key lives in one chained hash table keyed by (kind, key) and on one LRU list (most
+ * recently used first). Bytes are accounted per entry (key, value, a fixed overhead). When
+ * a write would pass the cap, eviction walks the LRU from the cold end twice: first only
+ * results, then cache and idempotency entries and terminal job records. Queued inputs and
+ * records of unfinished jobs are never evicted; if there is still no room, the write fails
+ * with HL_NOMEM. Result and input bytes are immutable refcounted blobs: they are copied in
+ * before the lock is taken and copied out after it is released (the reader holds a
+ * reference meanwhile), so no big allocation or memcpy ever happens under the lock.
+ *
+ * Lock order: one mutex (s->mu) guards the table, the LRU and the byte count; no other lock
+ * is taken while it is held. Blobs are freed after the mutex is released.
+ */
+#include "store_mem.h"
+
+#include "log.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+enum { K_JOB = 0, K_RESULT, K_INPUT, K_CACHE, K_IDEM };
+
+#define ENTRY_OVERHEAD 96
+
+typedef struct blob {
+    atomic_size_t refs;
+    size_t len;
+    unsigned char data[];
+} blob;
+
+typedef struct entry {
+    struct entry *hnext;
+    struct entry *prev, *next; /* LRU */
+    int kind;
+    char *key;
+    uint64_t hash;
+    double expires; /* 0 = never */
+    size_t bytes;
+    blob *blob;     /* K_RESULT, K_INPUT */
+    char *str;      /* K_CACHE, K_IDEM */
+    srv_record rec; /* K_JOB */
+} entry;
+
+typedef struct mem_store {
+    srv_store base;
+    uv_mutex_t mu;
+    entry **buckets;
+    size_t nbuckets, count;
+    entry *head, *tail;
+    size_t bytes, max_bytes;
+    double (*now)(void *ud);
+    void *now_ud;
+} mem_store;
+
+static double mono_now(void *ud)
+{
+    (void)ud;
+    return srv_mono();
+}
+
+static void blob_unref(blob *b)
+{
+    if (b != NULL && atomic_fetch_sub(&b->refs, 1) == 1)
+        free(b);
+}
+
+static blob *blob_new(const void *data, size_t len)
+{
+    blob *b = malloc(sizeof(blob) + len);
+    if (b == NULL)
+        return NULL;
+    atomic_init(&b->refs, 1);
+    b->len = len;
+    if (len > 0)
+        memcpy(b->data, data, len);
+    return b;
+}
+
+static uint64_t hash_key(int kind, const char *key)
+{
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)kind; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)key; *p != '\0'; p++) {
+        h ^= *p;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static void entry_free(entry *e)
+{
+    if (e == NULL)
+        return;
+    free(e->key);
+    blob_unref(e->blob);
+    free(e->str);
+    srv_record_free(&e->rec);
+    free(e);
+}
+
+static size_t record_bytes(const srv_record *r)
+{
+    size_t b = 0;
+    for (size_t i = 0; i < r->n; i++)
+        b += strlen(r->names[i]) + strlen(r->values[i]) + 2 + 2 * sizeof(char *);
+    return b;
+}
+
+static size_t entry_size(const entry *e)
+{
+    size_t b = ENTRY_OVERHEAD + strlen(e->key) + 1;
+    if (e->blob != NULL)
+        b += e->blob->len;
+    if (e->str != NULL)
+        b += strlen(e->str) + 1;
+    return b + record_bytes(&e->rec);
+}
+
+/* ---- table and LRU, all under s->mu ---- */
+
+static void lru_unlink(mem_store *s, entry *e)
+{
+    if (e->prev != NULL)
+        e->prev->next = e->next;
+    else
+        s->head = e->next;
+    if (e->next != NULL)
+        e->next->prev = e->prev;
+    else
+        s->tail = e->prev;
+    e->prev = e->next = NULL;
+}
+
+static void lru_push_front(mem_store *s, entry *e)
+{
+    e->prev = NULL;
+    e->next = s->head;
+    if (s->head != NULL)
+        s->head->prev = e;
+    s->head = e;
+    if (s->tail == NULL)
+        s->tail = e;
+}
+
+static entry **find_slot(mem_store *s, int kind, const char *key, uint64_t h)
+{
+    entry **pp = &s->buckets[h & (s->nbuckets - 1)];
+    while (*pp != NULL &&
+           !((*pp)->hash == h && (*pp)->kind == kind && strcmp((*pp)->key, key) == 0))
+        pp = &(*pp)->hnext;
+    return pp;
+}
+
+/* Unlinks e from the table and the LRU and pushes it on *grave for freeing after unlock. */
+static void remove_entry(mem_store *s, entry *e, entry **grave)
+{
+    entry **pp = find_slot(s, e->kind, e->key, e->hash);
+    if (*pp == e)
+        *pp = e->hnext;
+    lru_unlink(s, e);
+    s->bytes -= e->bytes;
+    s->count--;
+    e->hnext = *grave;
+    *grave = e;
+}
+
+static void bury(entry *grave)
+{
+    while (grave != NULL) {
+        entry *n = grave->hnext;
+        entry_free(grave);
+        grave = n;
+    }
+}
+
+static int expired(mem_store *s, const entry *e)
+{
+    return e->expires > 0 && s->now(s->now_ud) >= e->expires;
+}
+
+/* Looks a live entry up (dropping it if expired) and marks it recently used. */
+static entry *lookup(mem_store *s, int kind, const char *key, entry **grave)
+{
+    uint64_t h = hash_key(kind, key);
+    entry *e = *find_slot(s, kind, key, h);
+    if (e == NULL)
+        return NULL;
+    if (expired(s, e)) {
+        remove_entry(s, e, grave);
+        return NULL;
+    }
+    lru_unlink(s, e);
+    lru_push_front(s, e);
+    return e;
+}
+
+static int is_terminal_job(const entry *e)
+{
+    const char *st = srv_record_get(&e->rec, "status");
+    return st != NULL && (strcmp(st, "succeeded") == 0 || strcmp(st, "failed") == 0 ||
+                          strcmp(st, "canceled") == 0);
+}
+
+static int evictable(const entry *e, int pass)
+{
+    if (pass == 0)
+        return e->kind == K_RESULT;
+    if (e->kind == K_CACHE || e->kind == K_IDEM)
+        return 1;
+    return e->kind == K_JOB && is_terminal_job(e);
+}
+
+/* Makes room for `need` more bytes, skipping `keep` (the entry being rewritten). */
+static hl_status make_room(mem_store *s, size_t need, const entry *keep, entry **grave)
+{
+    for (int pass = 0; pass < 2 && s->bytes + need > s->max_bytes; pass++) {
+        entry *e = s->tail;
+        while (e != NULL && s->bytes + need > s->max_bytes) {
+            entry *prev = e->prev;
+            if (e != keep && evictable(e, pass))
+                remove_entry(s, e, grave);
+            e = prev;
+        }
+    }
+    return s->bytes + need > s->max_bytes ? HL_NOMEM : HL_OK;
+}
+
+static void grow(mem_store *s)
+{
+    if (s->count < s->nbuckets)
+        return;
+    size_t nb = s->nbuckets * 2;
+    entry **b = calloc(nb, sizeof(entry *));
+    if (b == NULL)
+        return; /* keep the old table: longer chains, still correct */
+    for (size_t i = 0; i < s->nbuckets; i++) {
+        entry *e = s->buckets[i];
+        while (e != NULL) {
+            entry *n = e->hnext;
+            e->hnext = b[e->hash & (nb - 1)];
+            b[e->hash & (nb - 1)] = e;
+            e = n;
+        }
+    }
+    free(s->buckets);
+    s->buckets = b;
+    s->nbuckets = nb;
+}
+
+/* Inserts a fully built entry `e` (replacing any entry with its key unless nx). Takes e. */
+static hl_status insert(mem_store *s, entry *e, int nx, char **existing)
+{
+    entry *grave = NULL;
+    hl_status st = HL_OK;
+    e->hash = hash_key(e->kind, e->key);
+    e->bytes = entry_size(e);
+    uv_mutex_lock(&s->mu);
+    entry *old = lookup(s, e->kind, e->key, &grave);
+    if (old != NULL && nx) {
+        st = HL_BUSY;
+        if (existing != NULL)
+            *existing = old->str != NULL ? strdup(old->str) : NULL;
+    } else {
+        if (old != NULL)
+            remove_entry(s, old, &grave);
+        st = make_room(s, e->bytes, NULL, &grave);
+        if (st == HL_OK) {
+            grow(s);
+            entry **slot = &s->buckets[e->hash & (s->nbuckets - 1)];
+            e->hnext = *slot;
+            *slot = e;
+            lru_push_front(s, e);
+            s->bytes += e->bytes;
+            s->count++;
+            e = NULL;
+        }
+    }
+    uv_mutex_unlock(&s->mu);
+    entry_free(e);
+    bury(grave);
+    return st;
+}
+
+static entry *entry_new(int kind, const char *key, uint64_t ttl, mem_store *s)
+{
+    entry *e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        return NULL;
+    e->kind = kind;
+    e->key = strdup(key);
+    if (e->key == NULL) {
+        free(e);
+        return NULL;
+    }
+    e->expires = ttl > 0 ? s->now(s->now_ud) + (double)ttl : 0.0;
+    return e;
+}
+
+/* ---- records ---- */
+
+/* Sets or adds one field (copies). */
+static hl_status record_set(srv_record *r, const char *name, const char *value)
+{
+    char *v = strdup(value != NULL ? value : "");
+    if (v == NULL)
+        return HL_NOMEM;
+    for (size_t i = 0; i < r->n; i++) {
+        if (strcmp(r->names[i], name) == 0) {
+            free(r->values[i]);
+            r->values[i] = v;
+            return HL_OK;
+        }
+    }
+    char *nm = strdup(name);
+    char **nn = realloc(r->names, (r->n + 1) * sizeof(char *));
+    if (nn != NULL)
+        r->names = nn;
+    char **nv = realloc(r->values, (r->n + 1) * sizeof(char *));
+    if (nv != NULL)
+        r->values = nv;
+    if (nm == NULL || nn == NULL || nv == NULL) {
+        free(nm);
+        free(v);
+        return HL_NOMEM;
+    }
+    r->names[r->n] = nm;
+    r->values[r->n] = v;
+    r->n++;
+    return HL_OK;
+}
+
+static hl_status record_copy(const srv_record *src, srv_record *dst)
+{
+    memset(dst, 0, sizeof(*dst));
+    for (size_t i = 0; i < src->n; i++) {
+        if (record_set(dst, src->names[i], src->values[i]) != HL_OK) {
+            srv_record_free(dst);
+            return HL_NOMEM;
+        }
+    }
+    return HL_OK;
+}
+
+/* ---- ops ---- */
+
+static hl_status m_job_create(srv_store *base, const char *id, const srv_field *f, size_t n)
+{
+    mem_store *s = (mem_store *)base;
+    entry *e = entry_new(K_JOB, id, 0, s);
+    if (e == NULL)
+        return HL_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (record_set(&e->rec, f[i].name, f[i].value) != HL_OK) {
+            entry_free(e);
+            return HL_NOMEM;
+        }
+    }
+    return insert(s, e, 1, NULL);
+}
+
+static hl_status m_job_get(srv_store *base, const char *id, srv_record *out)
+{
+    mem_store *s = (mem_store *)base;
+    entry *grave = NULL;
+    memset(out, 0, sizeof(*out));
+    uv_mutex_lock(&s->mu);
+    entry *e = lookup(s, K_JOB, id, &grave);
+    hl_status st = e == NULL ? HL_NOTFOUND : record_copy(&e->rec, out);
+    uv_mutex_unlock(&s->mu);
+    bury(grave);
+    return st;
+}
+
+static int status_in(const char *status, const char *list)
+{
+    size_t n = strlen(status);
+    for (const char *p = list; *p != '\0';) {
+        const char *c = strchr(p, ',');
+        size_t len = c != NULL ? (size_t)(c - p) : strlen(p);
+        if (len == n && strncmp(p, status, n) == 0)
+            return 1;
+        p += len + (c != NULL);
+    }
+    return 0;
+}
+
+static hl_status m_job_update(srv_store *base, const char *id, const srv_field *f, size_t n,
+                              const char *expect_status, uint64_t ttl)
+{
+    mem_store *s = (mem_store *)base;
+    entry *grave = NULL;
+    hl_status st = HL_OK;
+    uv_mutex_lock(&s->mu);
+    entry *e = lookup(s, K_JOB, id, &grave);
+    if (e == NULL) {
+        st = HL_NOTFOUND;
+    } else if (expect_status != NULL) {
+        const char *cur = srv_record_get(&e->rec, "status");
+        if (cur == NULL || !status_in(cur, expect_status))
+            st = HL_BUSY;
+    }
+    if (st == HL_OK) {
+        /* Small field strings: copied under the lock (bounded, a few hundred bytes). */
+        for (size_t i = 0; i < n && st == HL_OK; i++)
+            st = record_set(&e->rec, f[i].name, f[i].value);
+        size_t nb = entry_size(e);
+        s->bytes = s->bytes - e->bytes + nb;
+        e->bytes = nb;
+        if (ttl > 0)
+            e->expires = s->now(s->now_ud) + (double)ttl;
+    }
+    uv_mutex_unlock(&s->mu);
+    bury(grave);
+    return st;
+}
+
+static hl_status del(mem_store *s, int kind, const char *key)
+{
+    entry *grave = NULL;
+    uv_mutex_lock(&s->mu);
+    entry *e = lookup(s, kind, key, &grave);
+    if (e != NULL)
+        remove_entry(s, e, &grave);
+    uv_mutex_unlock(&s->mu);
+    bury(grave);
+    return e != NULL ? HL_OK : HL_NOTFOUND;
+}
+
+static hl_status m_job_delete(srv_store *base, const char *id)
+{
+    return del((mem_store *)base, K_JOB, id);
+}
+
+static hl_status blob_put(mem_store *s, int kind, const char *id, const void *data, size_t len,
+                          uint64_t ttl)
+{
+    entry *e = entry_new(kind, id, ttl, s);
+    if (e == NULL)
+        return HL_NOMEM;
+    e->blob = blob_new(data, len); /* the copy happens here, outside the lock */
+    if (e->blob == NULL) {
+        entry_free(e);
+        return HL_NOMEM;
+    }
+    return insert(s, e, 0, NULL);
+}
+
+static hl_status blob_get(mem_store *s, int kind, const char *id, void **data, size_t *len)
+{
+    entry *grave = NULL;
+    uv_mutex_lock(&s->mu);
+    entry *e = lookup(s, kind, id, &grave);
+    blob *b = e != NULL ? e->blob : NULL;
+    if (b != NULL)
+        atomic_fetch_add(&b->refs, 1);
+    uv_mutex_unlock(&s->mu);
+    bury(grave);
+    if (b == NULL)
+        return HL_NOTFOUND;
+    void *copy = malloc(b->len > 0 ? b->len : 1);
+    if (copy != NULL && b->len > 0)
+        memcpy(copy, b->data, b->len);
+    size_t n = b->len;
+    blob_unref(b);
+    if (copy == NULL)
+        return HL_NOMEM;
+    *data = copy;
+    *len = n;
+    return HL_OK;
+}
+
+static hl_status m_result_put(srv_store *s, const char *id, const void *d, size_t n, uint64_t ttl)
+{
+    return blob_put((mem_store *)s, K_RESULT, id, d, n, ttl);
+}
+
+static hl_status m_result_get(srv_store *s, const char *id, void **d, size_t *n)
+{
+    return blob_get((mem_store *)s, K_RESULT, id, d, n);
+}
+
+static hl_status m_result_delete(srv_store *s, const char *id)
+{
+    return del((mem_store *)s, K_RESULT, id);
+}
+
+static hl_status m_input_put(srv_store *s, const char *id, const void *d, size_t n, uint64_t ttl)
+{
+    return blob_put((mem_store *)s, K_INPUT, id, d, n, ttl);
+}
+
+static hl_status m_input_get(srv_store *s, const char *id, void **d, size_t *n)
+{
+    return blob_get((mem_store *)s, K_INPUT, id, d, n);
+}
+
+static hl_status m_input_delete(srv_store *s, const char *id)
+{
+    return del((mem_store *)s, K_INPUT, id);
+}
+
+static hl_status str_get(mem_store *s, int kind, const char *key, char **out)
+{
+    entry *grave = NULL;
+    hl_status st = HL_NOTFOUND;
+    uv_mutex_lock(&s->mu);
+    entry *e = lookup(s, kind, key, &grave);
+    if (e != NULL) {
+        *out = strdup(e->str);
+        st = *out != NULL ? HL_OK : HL_NOMEM;
+    }
+    uv_mutex_unlock(&s->mu);
+    bury(grave);
+    return st;
+}
+
+static hl_status str_put(mem_store *s, int kind, const char *key, const char *value, uint64_t ttl,
+                         int nx, char **existing)
+{
+    entry *e = entry_new(kind, key, ttl, s);
+    if (e == NULL || (e->str = strdup(value)) == NULL) {
+        entry_free(e);
+        return HL_NOMEM;
+    }
+    return insert(s, e, nx, existing);
+}
+
+static hl_status m_cache_get(srv_store *s, const char *key, char **job_id)
+{
+    return str_get((mem_store *)s, K_CACHE, key, job_id);
+}
+
+static hl_status m_cache_put(srv_store *s, const char *key, const char *job_id, uint64_t ttl)
+{
+    return str_put((mem_store *)s, K_CACHE, key, job_id, ttl, 0, NULL);
+}
+
+static hl_status m_idem_claim(srv_store *s, const char *key, const char *value, uint64_t ttl,
+                              char **existing)
+{
+    if (existing != NULL)
+        *existing = NULL;
+    return str_put((mem_store *)s, K_IDEM, key, value, ttl, 1, existing);
+}
+
+static hl_status m_ping(srv_store *s)
+{
+    (void)s;
+    return HL_OK;
+}
+
+static void m_destroy(srv_store *base)
+{
+    mem_store *s = (mem_store *)base;
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < s->nbuckets; i++) {
+        entry *e = s->buckets[i];
+        while (e != NULL) {
+            entry *n = e->hnext;
+            entry_free(e);
+            e = n;
+        }
+    }
+    free(s->buckets);
+    uv_mutex_destroy(&s->mu);
+    free(s);
+}
+
+static const srv_store_ops mem_ops = {
+    .name = "memory",
+    .job_create = m_job_create,
+    .job_get = m_job_get,
+    .job_update = m_job_update,
+    .job_delete = m_job_delete,
+    .result_put = m_result_put,
+    .result_get = m_result_get,
+    .result_delete = m_result_delete,
+    .input_put = m_input_put,
+    .input_get = m_input_get,
+    .input_delete = m_input_delete,
+    .cache_get = m_cache_get,
+    .cache_put = m_cache_put,
+    .idem_claim = m_idem_claim,
+    .ping = m_ping,
+    .destroy = m_destroy,
+};
+
+hl_status srv_store_mem_new(size_t max_bytes, srv_store **out)
+{
+    *out = NULL;
+    mem_store *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return HL_NOMEM;
+    s->nbuckets = 1024;
+    s->buckets = calloc(s->nbuckets, sizeof(entry *));
+    if (s->buckets == NULL || uv_mutex_init(&s->mu) != 0) {
+        free(s->buckets);
+        free(s);
+        return HL_NOMEM;
+    }
+    s->base.ops = &mem_ops;
+    s->max_bytes = max_bytes;
+    s->now = mono_now;
+    *out = &s->base;
+    return HL_OK;
+}
+
+int srv_store_is_mem(const srv_store *s)
+{
+    return s != NULL && s->ops == &mem_ops;
+}
+
+size_t srv_store_mem_sweep(srv_store *base)
+{
+    mem_store *s = (mem_store *)base;
+    entry *grave = NULL;
+    size_t n = 0;
+    uv_mutex_lock(&s->mu);
+    double now = s->now(s->now_ud);
+    for (entry *e = s->tail; e != NULL;) {
+        entry *prev = e->prev;
+        if (e->expires > 0 && now >= e->expires) {
+            remove_entry(s, e, &grave);
+            n++;
+        }
+        e = prev;
+    }
+    uv_mutex_unlock(&s->mu);
+    bury(grave);
+    return n;
+}
+
+size_t srv_store_mem_bytes(srv_store *base)
+{
+    mem_store *s = (mem_store *)base;
+    uv_mutex_lock(&s->mu);
+    size_t b = s->bytes;
+    uv_mutex_unlock(&s->mu);
+    return b;
+}
+
+void srv_store_mem_set_clock(srv_store *base, double (*now)(void *ud), void *ud)
+{
+    mem_store *s = (mem_store *)base;
+    s->now = now != NULL ? now : mono_now;
+    s->now_ud = ud;
+}
