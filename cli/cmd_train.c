@@ -28,8 +28,8 @@
 
 typedef struct train_opts {
     const char *data, *labels, *kind, *out, *optim, *resume, *name, *trained_on, *settings;
-    int epochs, hidden, n_conv, threads, eval_every, patience, quiet, no_features, gt_pure;
-    float lr, val, tau, gt_tau;
+    int epochs, hidden, n_conv, threads, eval_every, patience, quiet, no_features;
+    float lr, val, tau;
     int seed;
 } train_opts;
 
@@ -438,10 +438,6 @@ int cli_cmd_train(int argc, char **argv)
          "lander: coordinates only (the paper's inputs)"},
         {"settings", CLI_STR, &o.settings, 0, 0, 0, "K:L[,K:L]",
          "hierarchy settings, k and levels (default 10:3)"},
-        {"gt-tau", CLI_FLOAT, &o.gt_tau, 0, 0, 1, "S",
-         "hierarchy: link only above this similarity (default 0, the spec)"},
-        {"gt-pure", CLI_FLAG, &o.gt_pure, 0, 0, 0, NULL,
-         "hierarchy: link only points of the same class"},
         {"val", CLI_FLOAT, &o.val, 0, 0, 0.9, "F", "hold out this fraction of classes"},
         {"eval-every", CLI_INT, &o.eval_every, 0, 1, 100000, "N", "epochs between evaluations"},
         {"patience", CLI_INT, &o.patience, 0, 1, 100000, "N", "evaluations without gain"},
@@ -473,8 +469,6 @@ int cli_cmd_train(int argc, char **argv)
         return 2;
     }
     tp.n_threads = o.threads;
-    tp.gt_tau = o.gt_tau;
-    tp.gt_pure = o.gt_pure;
     tp.seed = (uint64_t)o.seed;
     loaded L;
     memset(&L, 0, sizeof(L));

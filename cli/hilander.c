@@ -154,8 +154,6 @@ static int cmd_cluster(int argc, char **argv)
          "model file, or none for the model-free mode (default none)"},
         {"k", CLI_INT, &p.k, 0, 2, 1024, "K", "neighbours including the point (default 10)"},
         {"tau", CLI_FLOAT, &tau, 0, 0, 1, "T", "link threshold (default: the model's, else 0.8)"},
-        {"tau-upper", CLI_FLOAT, &p.tau_upper, 0, 0, 1, "T",
-         "threshold for levels >= 1 (default: the same as --tau)"},
         {"max-levels", CLI_INT, &p.max_levels, 0, 1, 64, "N", "level limit (default 10)"},
         {"no-early-stop", CLI_FLAG, &no_early, 0, 0, 0, NULL, "disable the early-stop test"},
         {"min-cluster-size", CLI_INT, &p.min_cluster_size, 0, 1, 1e9, "M",

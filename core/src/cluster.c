@@ -35,7 +35,6 @@ void hl_cluster_params_default(hl_cluster_params *p)
     memset(p, 0, sizeof(*p));
     p->k = 10;
     p->tau = 0.8f;
-    p->tau_upper = -1.0f;
     p->max_levels = 10;
     p->early_stop = 1;
     p->min_cluster_size = 1;
@@ -48,9 +47,6 @@ hl_status hl_cluster_params_check(const hl_cluster_params *p, hl_error *err)
         return hl_error_set(err, HL_INVAL, "k", "k must be in [2, 1024], got %d", p->k);
     if (!(p->tau >= 0.0f && p->tau <= 1.0f))
         return hl_error_set(err, HL_INVAL, "tau", "tau must be in [0, 1], got %g", (double)p->tau);
-    if (!(p->tau_upper <= 1.0f))
-        return hl_error_set(err, HL_INVAL, "tau_upper", "tau_upper must be at most 1, got %g",
-                            (double)p->tau_upper);
     if (p->max_levels < 1 || p->max_levels > 64)
         return hl_error_set(err, HL_INVAL, "max_levels", "max_levels must be in [1, 64], got %d",
                             p->max_levels);
@@ -269,8 +265,7 @@ static hl_status run_levels(cl_state *S)
         if (hl_cancel_requested(&p->cancel))
             return HL_CANCELED;
         hl_progress_report(&p->progress, HL_STAGE_DECODE, level, 0.0);
-        float tau = level > 0 && p->tau_upper >= 0.0f ? p->tau_upper : p->tau;
-        st.links = hl_decode_parents(&g, S->m != NULL ? S->prob : NULL, S->dens, tau, S->parent);
+        st.links = hl_decode_parents(&g, S->m != NULL ? S->prob : NULL, S->dens, p->tau, S->parent);
         rc = hl_decode_roots(S->parent, n, S->root);
         if (rc != HL_OK)
             return rc;

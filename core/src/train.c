@@ -201,23 +201,10 @@ static hl_status build_graph(hier *h, int k, int level, int n_threads, hl_train_
     return HL_OK;
 }
 
-/* Decodes with the ground truth (similarity scores above gt_tau; with gt_pure, same-class
- * edges only) and moves to the next level. */
-static hl_status next_level(hier *h, const hl_train_graph *tg, const hl_train_params *p)
+/* Decodes with the ground truth (similarity scores, tau 0) and moves to the next level. */
+static hl_status next_level(hier *h, const hl_train_graph *tg)
 {
-    const float *score = NULL;
-    float *masked = NULL;
-    if (p->gt_pure) {
-        size_t E = tg->g.n * (size_t)tg->g.width;
-        masked = malloc((E + 1) * sizeof(float));
-        if (masked == NULL)
-            return HL_NOMEM;
-        for (size_t e = 0; e < E; e++)
-            masked[e] = tg->same[e] ? tg->g.sim[e] : -1.0f;
-        score = masked;
-    }
-    hl_decode_parents(&tg->g, score, tg->gt_dens, p->gt_tau, h->parent);
-    free(masked);
+    hl_decode_parents(&tg->g, NULL, tg->gt_dens, 0.0f, h->parent);
     hl_status st = hl_decode_roots(h->parent, h->n, h->root);
     if (st != HL_OK)
         return st;
@@ -271,7 +258,7 @@ static hl_status build_hierarchy(hl_train_data *td, const hl_train_set *t, int s
         tg->setting = setting;
         hl_progress_report(&p->progress, HL_STAGE_TRAIN, level, 1.0);
         if (level + 1 < p->levels[setting])
-            st = next_level(&h, tg, p);
+            st = next_level(&h, tg);
     }
     hier_free(&h);
     return st;

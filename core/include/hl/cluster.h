@@ -38,7 +38,6 @@ extern "C" {
 typedef struct hl_cluster_params {
     int k;                /**< kNN size including the point itself, 2..1024 (default 10) */
     float tau;            /**< link threshold on P(same) (or similarity without a model) */
-    float tau_upper;      /**< threshold for levels >= 1; negative = the same as tau */
     int max_levels;       /**< 1..64 (default 10) */
     int early_stop;       /**< stop when e(l-1)/e(l) < k-1 (default on) */
     int min_cluster_size; /**< final clusters smaller than this become -1 (default 1) */
@@ -47,8 +46,7 @@ typedef struct hl_cluster_params {
     hl_progress progress;
 } hl_cluster_params;
 
-/** k 10, tau 0.8 (tau_upper -1: same), max_levels 10, early_stop 1, min_cluster_size 1,
- * 1 thread, no hooks. */
+/** k 10, tau 0.8, max_levels 10, early_stop 1, min_cluster_size 1, 1 thread, no hooks. */
 void hl_cluster_params_default(hl_cluster_params *p);
 
 /** Validates parameters; on error fills `err` with the parameter's name as field. */

@@ -51,12 +51,6 @@ typedef struct hl_train_params {
     int knn_k[HL_TRAIN_MAX_SETTINGS];  /**< e.g. 10 */
     int levels[HL_TRAIN_MAX_SETTINGS]; /**< e.g. 3 */
     int balance;                       /**< drop majority edges to balance (spec: on) */
-    /** Ground-truth decode between training levels: link only edges of similarity above
-     * gt_tau (spec: 0), and with gt_pure only between points of the same class (spec: off).
-     * With a realistic gt_tau and gt_pure, the higher levels hold pure fragments of classes,
-     * like the levels inference produces, instead of the spec's class-mixing trees. */
-    float gt_tau;
-    int gt_pure;
     int n_threads;
     uint64_t seed;
     hl_progress progress; /**< stage HL_STAGE_TRAIN while building */
