@@ -28,6 +28,7 @@
 
 typedef struct train_opts {
     const char *data, *labels, *kind, *out, *optim, *resume, *name, *trained_on, *settings;
+    const char *ablate;
     int epochs, hidden, n_conv, threads, eval_every, patience, quiet, no_features;
     float lr, val, tau;
     int seed;
@@ -272,6 +273,45 @@ static float tune_tau(const hl_model *m, const loaded *L, int threads, int quiet
     return best;
 }
 
+/* --ablate node:3,5;edge:1 switches structural features off: a column whose std is huge
+ * normalises to 0 in training and at inference alike, so the model never sees it. */
+static int ablate(hl_model *m, const char *spec)
+{
+    char *buf = strdup(spec);
+    int rc = 0;
+    for (char *part = strtok(buf, ";"); part != NULL && rc == 0; part = strtok(NULL, ";")) {
+        int edge = strncmp(part, "edge:", 5) == 0;
+        if (!edge && strncmp(part, "node:", 5) != 0) {
+            rc = -1;
+            break;
+        }
+        int count = edge ? m->cfg.edge_features : hl_model_node_features(m);
+        float *mean = edge ? m->edge_mean : m->node_mean, *std = edge ? m->edge_std : m->node_std;
+        for (char *p = part + 5; *p != '\0';) {
+            char *end;
+            long c = strtol(p, &end, 10);
+            if (end == p || c < 0 || c >= count) {
+                rc = -1;
+                break;
+            }
+            mean[c] = 0.0f;
+            std[c] = 1e30f;
+            p = *end == ',' ? end + 1 : end;
+            if (*end != ',' && *end != '\0') {
+                rc = -1;
+                break;
+            }
+        }
+    }
+    free(buf);
+    if (rc != 0)
+        fprintf(stderr,
+                "hilander train: --ablate must look like node:3,5;edge:1 with columns the "
+                "model has, got '%s'\n",
+                spec);
+    return rc;
+}
+
 /* Training state shared by the phases. */
 typedef struct trainer {
     const train_opts *o;
@@ -378,10 +418,16 @@ static int run_training(const train_opts *o, loaded *L, hl_train_params *tp)
         rc = cli_fail("train", &err, st);
         goto out;
     }
-    if (o->resume != NULL)
+    if (o->resume != NULL) {
         hl_train_apply_normalizer(T.m, td);
-    else
-        hl_train_fit_normalizer(T.m, td);
+    } else {
+        hl_train_fit_normalizer_stats(T.m, td);
+        if (o->ablate != NULL && ablate(T.m, o->ablate) != 0) {
+            rc = 2;
+            goto out;
+        }
+        hl_train_apply_normalizer(T.m, td);
+    }
     if (!o->quiet)
         fprintf(stderr, "built %zu training graphs in %.1f s; model %s, %zu parameters\n",
                 td->n_graphs, cli_now() - T.t0, hl_model_kind_name(T.m->cfg.kind), T.m->n_params);
@@ -447,6 +493,8 @@ int cli_cmd_train(int argc, char **argv)
         {"resume", CLI_STR, &o.resume, 0, 0, 0, "M.hlm", "continue from a model"},
         {"name", CLI_STR, &o.name, 0, 0, 0, "NAME", "model name (default: the kind)"},
         {"trained-on", CLI_STR, &o.trained_on, 0, 0, 0, "TEXT", "provenance text"},
+        {"ablate", CLI_STR, &o.ablate, 0, 0, 0, "node:I,J;edge:K",
+         "switch structural feature columns off (ablation studies)"},
         {"quiet", CLI_FLAG, &o.quiet, 0, 0, 0, NULL, "no progress on stderr"},
     };
     int r = cli_opts_parse("train", "Meta-train a LANDER model on labelled embeddings.", opts,

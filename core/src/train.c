@@ -320,15 +320,20 @@ static void column_stats(const hl_train_data *td, int edges, size_t cols, float 
     }
 }
 
-void hl_train_fit_normalizer(hl_model *m, hl_train_data *td)
+void hl_train_fit_normalizer_stats(hl_model *m, const hl_train_data *td)
 {
     int nf = hl_model_node_features(m), ef = m->cfg.edge_features;
-    if (!td->normalized) {
-        if (nf > 0)
-            column_stats(td, 0, HL_FEAT_NODE, m->node_mean, m->node_std);
-        if (ef > 0)
-            column_stats(td, 1, HL_FEAT_EDGE, m->edge_mean, m->edge_std);
-    }
+    if (td->normalized)
+        return;
+    if (nf > 0)
+        column_stats(td, 0, HL_FEAT_NODE, m->node_mean, m->node_std);
+    if (ef > 0)
+        column_stats(td, 1, HL_FEAT_EDGE, m->edge_mean, m->edge_std);
+}
+
+void hl_train_fit_normalizer(hl_model *m, hl_train_data *td)
+{
+    hl_train_fit_normalizer_stats(m, td);
     hl_train_apply_normalizer(m, td);
 }
 

@@ -77,6 +77,11 @@ run 2 train --data "$data/blobs8.features.npy" --labels "$data/blobs8.labels.npy
 one_line "need at least one on each side"
 run 2 train --data "$tmp/missing.npy" --labels "$Y" --out "$tmp/x.hlm"
 one_line "missing.npy"
+run 2 train --data "$X" --labels "$Y" --kind universal --ablate "node:99" --out "$tmp/x.hlm" --quiet
+one_line "--ablate must look like node:3,5;edge:1"
+# An ablated column is off for good: its statistics make it 0 after normalisation.
+run 0 train --data "$X" --labels "$Y" --kind universal --epochs 1 --hidden 16 \
+  --ablate "node:0,1;edge:4" --out "$tmp/ab.hlm" --quiet
 # The universal model trains on several sets of different dimensions.
 run 0 train --data "$X,$data/blobs8.features.npy" --labels "$Y,$data/blobs8.labels.npy" \
   --kind universal --epochs 2 --hidden 16 --out "$tmp/multi.hlm" --quiet

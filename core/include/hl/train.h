@@ -98,6 +98,9 @@ void hl_train_data_free(hl_train_data *td);
  */
 void hl_train_fit_normalizer(hl_model *m, hl_train_data *td);
 
+/** Only measures and stores the statistics (the first half of hl_train_fit_normalizer). */
+void hl_train_fit_normalizer_stats(hl_model *m, const hl_train_data *td);
+
 /**
  * Standardises the graphs' features with the model's stored statistics, once (a resumed
  * model keeps the statistics it was trained with).
