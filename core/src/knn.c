@@ -362,8 +362,7 @@ static void query_task(void *arg, size_t task, int thread)
         if (tile_stop(C))
             return;
         size_t bn = hl__min_size(C->ndb - b0, KNN_B);
-        hl_gemm_nt(qn, bn, C->d, 1.0f, C->q + q0 * C->d, C->d, C->db + b0 * C->d, C->d, 0.0f, tile,
-                   bn);
+        tile_gemm(tile, qn, bn, C->d, C->q + q0 * C->d, C->db + b0 * C->d);
         for (size_t r = 0; r < qn; r++)
             hl__knn_merge_row(tile + r * bn, bn, (int32_t)b0, C->sim + (q0 + r) * k,
                               C->idx + (q0 + r) * k, k);
