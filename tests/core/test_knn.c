@@ -25,16 +25,6 @@
 #define SIM_TOL 1e-5
 #define TIE_TOL 1e-6
 
-/*
- * check's ck_assert records a checkpoint (a pipe write) even when it passes; the per-element
- * checks below use this instead so that the reference comparison stays cheap.
- */
-#define EXPECT(cond, ...)                                                                          \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            ck_abort_msg(__VA_ARGS__);                                                             \
-    } while (0)
-
 typedef struct cand {
     double s;
     int32_t j;
@@ -98,27 +88,28 @@ static void check_row(const ref *R, size_t r, const cand *c, const int32_t *idx,
 {
     for (int t = 0; t < R->k; t++) {
         if ((size_t)t >= R->ndb) {
-            EXPECT(idx[t] == -1 && isinf(sim[t]) && sim[t] < 0,
-                   "row %zu col %d: expected padding, got %d %g", r, t, idx[t], (double)sim[t]);
+            EXPECT_MSG(idx[t] == -1 && isinf(sim[t]) && sim[t] < 0,
+                       "row %zu col %d: expected padding, got %d %g", r, t, idx[t], (double)sim[t]);
             continue;
         }
         int32_t j = idx[t];
-        EXPECT(j >= 0 && (size_t)j < R->ndb, "row %zu col %d: index %d", r, t, j);
+        EXPECT_MSG(j >= 0 && (size_t)j < R->ndb, "row %zu col %d: index %d", r, t, j);
         for (int u = 0; u < t; u++)
-            EXPECT(idx[u] != j, "row %zu: index %d twice", r, j);
+            EXPECT_MSG(idx[u] != j, "row %zu: index %d twice", r, j);
         double s = (double)sim[t];
         double true_s = dot_d(R->q + r * R->d, R->db + (size_t)j * R->d, R->d);
-        EXPECT(fabs(s - true_s) <= SIM_TOL, "row %zu col %d: sim %.9g, true %.9g", r, t, s, true_s);
-        EXPECT(fabs(s - c[t].s) <= SIM_TOL, "row %zu col %d: sim %.9g, reference %.9g", r, t, s,
-               c[t].s);
+        EXPECT_MSG(fabs(s - true_s) <= SIM_TOL, "row %zu col %d: sim %.9g, true %.9g", r, t, s,
+                   true_s);
+        EXPECT_MSG(fabs(s - c[t].s) <= SIM_TOL, "row %zu col %d: sim %.9g, reference %.9g", r, t, s,
+                   c[t].s);
         /* A different index is only acceptable where the reference itself ties. */
-        EXPECT(j == c[t].j || fabs(true_s - c[t].s) <= TIE_TOL,
-               "row %zu col %d: index %d (sim %.9g), reference %d (sim %.9g)", r, t, j, true_s,
-               c[t].j, c[t].s);
+        EXPECT_MSG(j == c[t].j || fabs(true_s - c[t].s) <= TIE_TOL,
+                   "row %zu col %d: index %d (sim %.9g), reference %d (sim %.9g)", r, t, j, true_s,
+                   c[t].j, c[t].s);
         if (t > 0)
-            EXPECT(sim[t - 1] > sim[t] || (sim[t - 1] == sim[t] && idx[t - 1] < j),
-                   "row %zu col %d: order (%g,%d) before (%g,%d)", r, t, (double)sim[t - 1],
-                   idx[t - 1], (double)sim[t], j);
+            EXPECT_MSG(sim[t - 1] > sim[t] || (sim[t - 1] == sim[t] && idx[t - 1] < j),
+                       "row %zu col %d: order (%g,%d) before (%g,%d)", r, t, (double)sim[t - 1],
+                       idx[t - 1], (double)sim[t], j);
     }
 }
 
@@ -288,9 +279,9 @@ static void check_exact_ties(const ref *R, const float *q, int threads)
     ck_assert_int_eq(res.st, HL_OK);
     for (size_t o = 0; o < R->nq * (size_t)R->k; o++) {
         const cand *c = &R->top[o];
-        EXPECT(res.idx[o] == c->j && (double)res.sim[o] == c->s,
-               "row %zu col %zu: got (%d, %.9g), want (%d, %.9g)", o / (size_t)R->k,
-               o % (size_t)R->k, res.idx[o], (double)res.sim[o], c->j, c->s);
+        EXPECT_MSG(res.idx[o] == c->j && (double)res.sim[o] == c->s,
+                   "row %zu col %zu: got (%d, %.9g), want (%d, %.9g)", o / (size_t)R->k,
+                   o % (size_t)R->k, res.idx[o], (double)res.sim[o], c->j, c->s);
     }
     result_free(&res);
 }
