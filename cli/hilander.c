@@ -106,12 +106,13 @@ int cli_load_model(const char *cmd, const char *spec, hl_model **out)
 
 static void print_stats(const hl_clustering *c, double seconds)
 {
-    fprintf(stderr,
-            "level      nodes      edges      links   clusters    knn_s    gnn_s  decode_s\n");
+    fprintf(stderr, "level      nodes      edges      links   clusters  knn      knn_s    gnn_s  "
+                    "decode_s\n");
     for (int l = 0; l < c->n_levels; l++) {
         const hl_level_stats *s = &c->levels[l];
-        fprintf(stderr, "%5d %10zu %10zu %10zu %10zu %8.2f %8.2f %9.2f\n", l, s->nodes, s->edges,
-                s->links, s->clusters, s->sec_knn, s->sec_gnn, s->sec_decode);
+        fprintf(stderr, "%5d %10zu %10zu %10zu %10zu  %-5s %8.2f %8.2f %9.2f\n", l, s->nodes,
+                s->edges, s->links, s->clusters, hl_knn_method_name(s->knn), s->sec_knn, s->sec_gnn,
+                s->sec_decode);
     }
     fprintf(stderr, "total %.2f s, peak RSS %.1f MiB, engine arena peak %.1f MiB\n", seconds,
             cli_peak_rss_mib(), (double)c->arena_peak / 1048576.0);
@@ -142,6 +143,8 @@ static int print_metrics(const char *cmd, const int32_t *truth, const int32_t *p
 static int cmd_cluster(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL, *levels_out = NULL, *model_path = "none", *truth = NULL;
+    const char *knn = "auto";
+    int exact_max = 0;
     hl_cluster_params p;
     hl_cluster_params_default(&p);
     int no_early = 0, quiet = 0, stats = 0, threads = cli_default_threads();
@@ -159,6 +162,12 @@ static int cmd_cluster(int argc, char **argv)
         {"min-cluster-size", CLI_INT, &p.min_cluster_size, 0, 1, 1e9, "M",
          "smaller clusters get label -1 (default 1)"},
         {"threads", CLI_INT, &threads, 0, 1, 64, "N", "engine threads (default: all cores)"},
+        {"knn", CLI_STR, &knn, 0, 0, 0, "auto|exact|ivf",
+         "kNN method per level (default auto: exact up to --knn-exact-max nodes, else ivf)"},
+        {"knn-exact-max", CLI_INT, &exact_max, 0, 0, 2e9, "N",
+         "auto: exact kNN up to N nodes (default 0: the built-in threshold)"},
+        {"nlist", CLI_INT, &p.knn_nlist, 0, 0, 1e8, "L", "IVF cells (default 0: ~2 sqrt(n))"},
+        {"nprobe", CLI_INT, &p.knn_nprobe, 0, 0, 1e6, "P", "IVF lists per cell (default 0: 16)"},
         {"labels", CLI_STR, &truth, 0, 0, 0, "T.npy", "true labels: print Fp/Fb/NMI"},
         {"stats", CLI_FLAG, &stats, 0, 0, 0, NULL, "print per-level times and peak RSS"},
         {"quiet", CLI_FLAG, &quiet, 0, 0, 0, NULL, "no progress on stderr"},
@@ -167,6 +176,11 @@ static int cmd_cluster(int argc, char **argv)
                            ARRAY_LEN(opts), argc, argv);
     if (r != CLI_PARSE_OK)
         return r == CLI_PARSE_HELP ? 0 : 2;
+    if (hl_knn_method_parse(knn, &p.knn) != HL_OK) {
+        fprintf(stderr, "hilander cluster: --knn must be auto, exact or ivf, got '%s'\n", knn);
+        return 2;
+    }
+    p.knn_exact_max = (size_t)exact_max;
     hl_error err;
     hl_error_clear(&err);
     hl_fmatrix x;

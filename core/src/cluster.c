@@ -53,6 +53,11 @@ hl_status hl_cluster_params_check(const hl_cluster_params *p, hl_error *err)
     if (p->min_cluster_size < 1)
         return hl_error_set(err, HL_INVAL, "min_cluster_size",
                             "min_cluster_size must be >= 1, got %d", p->min_cluster_size);
+    if (p->knn != HL_KNN_AUTO && p->knn != HL_KNN_EXACT && p->knn != HL_KNN_IVF)
+        return hl_error_set(err, HL_INVAL, "knn", "knn must be auto, exact or ivf");
+    if (p->knn_nlist < 0 || p->knn_nprobe < 0)
+        return hl_error_set(err, HL_INVAL, p->knn_nlist < 0 ? "nlist" : "nprobe",
+                            "nlist and nprobe must be >= 0 (0: automatic)");
     if (p->n_threads < 1 || p->n_threads > HL_MAX_THREADS)
         return hl_error_set(err, HL_INVAL, "threads", "threads must be in [1, %d], got %d",
                             HL_MAX_THREADS, p->n_threads);
@@ -72,6 +77,23 @@ static int eff_k(int k, size_t n)
     return (size_t)k > n ? (int)n : k;
 }
 
+/* The kNN parameters of one level. */
+static hl_knn_params level_knn(const hl_cluster_params *p, int k, int level)
+{
+    hl_knn_params kp;
+    hl_knn_params_default(&kp);
+    kp.k = k;
+    kp.n_threads = p->n_threads;
+    kp.cancel = p->cancel;
+    kp.progress = p->progress;
+    kp.level = level;
+    kp.method = p->knn;
+    kp.exact_max = p->knn_exact_max;
+    kp.nlist = p->knn_nlist;
+    kp.nprobe = p->knn_nprobe;
+    return kp;
+}
+
 size_t hl_cluster_plan(const hl_cluster_params *p, const hl_model *m, size_t n, size_t d)
 {
     int k = eff_k(p->k, n > 1 ? n : 2);
@@ -82,11 +104,8 @@ size_t hl_cluster_plan(const hl_cluster_params *p, const hl_model *m, size_t n, 
     b += hl_arena_block(n * kk * sizeof(int32_t)) + hl_arena_block(n * kk * sizeof(float));
     b += hl_graph_plan(n, k);
     b += hl_arena_block(n * w * sizeof(float)) + hl_arena_block(n * sizeof(float));
-    hl_knn_params kp;
-    hl_knn_params_default(&kp);
-    kp.k = k;
-    kp.n_threads = p->n_threads;
-    size_t scratch = hl_knn_exact_plan(n, n, d, &kp);
+    hl_knn_params kp = level_knn(p, k, 0);
+    size_t scratch = hl_knn_self_plan(n, d, &kp);
     if (m != NULL) {
         size_t lp = hl_lander_plan(m, n, k, p->n_threads);
         if (lp > scratch)
@@ -247,9 +266,9 @@ static hl_status run_levels(cl_state *S)
         int k = eff_k(p->k, n);
         size_t mark = hl_arena_mark(&S->arena);
         double t0 = now_sec();
-        hl_knn_params kp = {k, p->n_threads, p->cancel, p->progress, level};
-        hl_status rc =
-            hl_knn_exact(S->xcur, n, S->xcur, n, d, &kp, &S->arena, S->knn_idx, S->knn_sim);
+        hl_knn_params kp = level_knn(p, k, level);
+        st.knn = hl_knn_choose(&kp, n);
+        hl_status rc = hl_knn_self(S->xcur, n, d, &kp, &S->arena, S->knn_idx, S->knn_sim);
         if (rc != HL_OK)
             return rc;
         hl_graph g;

@@ -274,6 +274,42 @@ KNN_HOT static void hl__knn_merge_row(float *row, size_t len, int32_t base, floa
     memset(row, 0, len * sizeof(float));
 }
 
+/* True when id j is already in the list ix of length k. */
+static inline int list_has(const int32_t *ix, size_t k, int32_t j)
+{
+    for (size_t t = 0; t < k; t++)
+        if (ix[t] == j)
+            return 1;
+    return 0;
+}
+
+/*
+ * Like hl__knn_merge_row(), for a row whose candidates are not consecutive: element t is
+ * database row ids[t] (the gathered candidates of the IVF search, knn_ivf_search.c). With
+ * `unique`, a candidate already in the list is skipped (it can be offered again by a later
+ * refinement round); the check runs only for candidates that pass the threshold.
+ */
+KNN_HOT void hl__knn_merge_row_ids(float *row, size_t len, const int32_t *ids, float *s,
+                                   int32_t *ix, size_t k, int unique)
+{
+    float thr = s[k - 1];
+    size_t j = 0;
+    for (; j + KNN_CHUNK <= len; j += KNN_CHUNK) {
+        if (!chunk_any(row + j, thr))
+            continue;
+        for (unsigned m = chunk_bits(row + j, thr); m != 0; m &= m - 1) {
+            size_t t = j + low_bit(m);
+            if (row[t] >= thr && !(unique && list_has(ix, k, ids[t])))
+                thr = list_offer(s, ix, k, row[t], ids[t]);
+        }
+    }
+    for (; j < len; j++) {
+        if (row[j] >= thr && !(unique && list_has(ix, k, ids[j])))
+            thr = list_offer(s, ix, k, row[j], ids[j]);
+    }
+    memset(row, 0, len * sizeof(float));
+}
+
 /* One off-diagonal tile row in both directions; see hl__knn_merge_row2. */
 typedef struct row2 {
     float *s;     /* the row's list */
@@ -319,7 +355,7 @@ KNN_HOT static void hl__knn_merge_row2(float *row, size_t len, const row2 *r, si
     memset(row, 0, len * sizeof(float));
 }
 
-static void lists_pad(float *sim, int32_t *idx, size_t count)
+void hl__knn_lists_pad(float *sim, int32_t *idx, size_t count)
 {
     for (size_t r = 0; r < count; r++) {
         sim[r] = -INFINITY;
@@ -491,7 +527,7 @@ hl_status hl_knn_exact(const float *q, size_t nq, const float *db, size_t ndb, s
     C.sim = sim;
     C.cancel = &p->cancel;
     atomic_init(&C.stop, 0);
-    lists_pad(sim, idx, nq * C.k);
+    hl__knn_lists_pad(sim, idx, nq * C.k);
 
     if (q == db && nq == ndb)
         st = knn_self(&C, (int)nt, p);
@@ -500,6 +536,66 @@ hl_status hl_knn_exact(const float *q, size_t nq, const float *db, size_t ndb, s
                                  HL_STAGE_KNN, p->level, 0.0, 1.0);
     hl_arena_reset(scratch, mark);
     return atomic_load(&C.stop) ? HL_CANCELED : st;
+}
+
+/* ---- method choice --------------------------------------------------------------------- */
+
+const char *hl_knn_method_name(hl_knn_method m)
+{
+    switch (m) {
+        case HL_KNN_AUTO:
+            return "auto";
+        case HL_KNN_EXACT:
+            return "exact";
+        case HL_KNN_IVF:
+            return "ivf";
+    }
+    return "?";
+}
+
+hl_status hl_knn_method_parse(const char *name, hl_knn_method *out)
+{
+    static const hl_knn_method all[] = {HL_KNN_AUTO, HL_KNN_EXACT, HL_KNN_IVF};
+    for (size_t i = 0; name != NULL && i < sizeof(all) / sizeof(all[0]); i++) {
+        if (strcmp(name, hl_knn_method_name(all[i])) == 0) {
+            *out = all[i];
+            return HL_OK;
+        }
+    }
+    return HL_INVAL;
+}
+
+static size_t exact_max(const hl_knn_params *p)
+{
+    return p->exact_max > 0 ? p->exact_max : HL_KNN_EXACT_MAX_DEFAULT;
+}
+
+hl_knn_method hl_knn_choose(const hl_knn_params *p, size_t n)
+{
+    if (p->method == HL_KNN_EXACT || p->method == HL_KNN_IVF)
+        return p->method;
+    return n <= exact_max(p) ? HL_KNN_EXACT : HL_KNN_IVF;
+}
+
+size_t hl_knn_self_plan(size_t n, size_t d, const hl_knn_params *p)
+{
+    size_t bytes = hl_knn_exact_plan(n, n, d, p);
+    if (p->method == HL_KNN_IVF || (p->method != HL_KNN_EXACT && n > exact_max(p))) {
+        size_t ivf = hl_knn_ivf_plan(n, d, p);
+        if (ivf > bytes)
+            bytes = ivf;
+    }
+    return bytes;
+}
+
+hl_status hl_knn_self(const float *x, size_t n, size_t d, const hl_knn_params *p, hl_arena *scratch,
+                      int32_t *idx, float *sim)
+{
+    if (p == NULL)
+        return HL_INVAL;
+    if (hl_knn_choose(p, n) == HL_KNN_IVF)
+        return hl_knn_ivf(x, n, d, p, scratch, idx, sim);
+    return hl_knn_exact(x, n, x, n, d, p, scratch, idx, sim);
 }
 
 double hl_knn_recall(const int32_t *approx, const int32_t *exact, size_t nq, int k)

@@ -1,7 +1,8 @@
 /*
  * hl/cluster.h - the hierarchical clustering driver (spec section 4, Appendix A).
  *
- * Level by level: L2-normalise, exact kNN over the current nodes, graph, model (or the
+ * Level by level: L2-normalise, kNN over the current nodes (exact, or approximate IVF above a
+ * size threshold: see knn in hl_cluster_params), graph, model (or the
  * model-free scores), decode into trees, merge trees into super-nodes whose feature is the
  * peak's and whose cluster feature is the mean of all original members, and repeat until a
  * level adds no link, the level limit is reached, the early-stop ratio test fires, or (from
@@ -25,6 +26,7 @@
 #ifndef HL_CLUSTER_H
 #define HL_CLUSTER_H
 
+#include "hl/knn.h"
 #include "hl/lander.h"
 #include "hl/status.h"
 
@@ -44,9 +46,16 @@ typedef struct hl_cluster_params {
     int n_threads;        /**< engine threads (default 1) */
     hl_cancel cancel;
     hl_progress progress;
+    hl_knn_method knn;    /**< kNN per level: HL_KNN_AUTO (default), EXACT or IVF (hl/knn.h) */
+    size_t knn_exact_max; /**< AUTO: exact up to this many nodes (0: HL_KNN_EXACT_MAX_DEFAULT) */
+    int knn_nlist;        /**< IVF cells, >= 0 (0: automatic) */
+    int knn_nprobe;       /**< IVF lists searched per cell, >= 0 (0: automatic) */
 } hl_cluster_params;
 
-/** k 10, tau 0.8, max_levels 10, early_stop 1, min_cluster_size 1, 1 thread, no hooks. */
+/**
+ * k 10, tau 0.8, max_levels 10, early_stop 1, min_cluster_size 1, 1 thread, no hooks, kNN
+ * auto with the default IVF settings.
+ */
 void hl_cluster_params_default(hl_cluster_params *p);
 
 /** Validates parameters; on error fills `err` with the parameter's name as field. */
@@ -58,6 +67,7 @@ typedef struct hl_level_stats {
     size_t links;    /**< tree links added (nodes - peaks) */
     size_t clusters; /**< clusters after this level */
     double sec_knn, sec_gnn, sec_decode;
+    hl_knn_method knn; /**< the kNN method this level used (EXACT or IVF) */
 } hl_level_stats;
 
 typedef struct hl_clustering {
