@@ -166,7 +166,7 @@ static int cmd_cluster(int argc, char **argv)
          "kNN method per level (default auto: exact up to --knn-exact-max nodes, else ivf)"},
         {"knn-exact-max", CLI_INT, &exact_max, 0, 0, 2e9, "N",
          "auto: exact kNN up to N nodes (default 0: the built-in threshold)"},
-        {"nlist", CLI_INT, &p.knn_nlist, 0, 0, 1e8, "L", "IVF cells (default 0: ~2 sqrt(n))"},
+        {"nlist", CLI_INT, &p.knn_nlist, 0, 0, 1e8, "L", "IVF cells (default 0: about n / 64)"},
         {"nprobe", CLI_INT, &p.knn_nprobe, 0, 0, 1e6, "P", "IVF lists per cell (default 0: 16)"},
         {"labels", CLI_STR, &truth, 0, 0, 0, "T.npy", "true labels: print Fp/Fb/NMI"},
         {"stats", CLI_FLAG, &stats, 0, 0, 0, NULL, "print per-level times and peak RSS"},

@@ -1,6 +1,6 @@
 /*
  * knn_ivf.c - approximate self kNN with a two-level inverted-file (IVF-flat) index and one
- * neighbour-of-neighbour refinement round; see hl/knn.h.
+ * few rounds of neighbourhood refinement; see hl/knn.h.
  *
  * DESIGN
  * Why two levels and small cells. Embeddings to be clustered hold very many small, nearly
@@ -18,17 +18,20 @@
  *   2. Fine: coarse cell c gets nlist * n_c / n fine centroids (at least one), trained by
  *      k-means on a seeded sample of its points (IVF_TRAIN_FINE per centroid), each sample
  *      row compared with the fine centroids of its own coarse cell (a grouped search).
- *   3. Fine assignment: every point against the fine centroids of the IVF_CPROBE coarse cells
- *      its coarse cell probes (below), keeping its IVF_TOP best fine cells; the first is its
- *      cell. Lists: members of a cell in ascending index order.
+ *   3. Fine assignment: every point against all fine centroids (hl_knn_exact, O(n * nlist * d),
+ *      the largest fixed cost), keeping its IVF_TOP best fine cells; the first is its cell.
+ *      Lists: members of a cell in ascending index order. Assigning only through the coarse
+ *      cells was measured too: the coarse cells cut the small clusters apart (only 26% of the
+ *      true neighbours shared the coarse cell at 1M) and recall fell to 0.33.
  *   4. Probes: cell A searches A and the nprobe - 1 other cells that occur most often among
  *      its members' best cells (ties: lower cell). This aims the search at the borders where
- *      A's points actually lie (coarse cells choose their probes the same way in step 3).
+ *      A's points actually lie.
  *   5. Search, one cell at a time (knn_ivf_search.c): all points of a cell against the rows
  *      of the lists it probes, one sgemm per (block, chunk) tile, merged into per-point
  *      top-k lists. The similarities are exact, so re-ranking is implicit.
- *   6. Refinement: the neighbours of each point's neighbours that lie outside the cells it
- *      probed are searched too (from a snapshot of step 5). Members of a cluster that the
+ *   6. Refinement (knn_ivf_refine.c): up to IVF_REFINE rounds in which every point is
+ *      compared with the neighbours and reverse neighbours of its neighbours and reverse
+ *      neighbours that lie outside the cells it probed. Members of a cluster that the
  *      partition split are usually linked through the members that were found.
  *   Empty centroids in any k-means round take the worst-fitted sample row of the largest
  *   cell of their coarse cell (a split). Zero rows get the exact answer at the end.
@@ -40,8 +43,8 @@
  *
  * Memory: the features are never copied as a whole. The index holds the centroids
  * (~nlist x d), O(n) ids (lists, best cells), the fine training sample's ids, a snapshot of
- * the neighbour ids for the refinement (n x k) and fixed gather and tile buffers per thread
- * (hl__ivf_threads_plan).
+ * the neighbour ids and the reverse lists for the refinement (2 n x k), and per thread fixed
+ * gather and tile buffers and n stamps (hl__ivf_threads_plan).
  */
 #include "knn_ivf.h"
 
@@ -50,26 +53,21 @@
 #include "internal.h"
 
 #include <math.h>
-#ifdef IVF_DEBUG
-#include <stdio.h>
-#endif
 #include <stdlib.h>
 #include <string.h>
 
 /* Default points per fine cell (nlist = ceil(n / IVF_CELL)) and default nprobe. */
 #define IVF_CELL   64
 #define IVF_NPROBE 16
-/* Best fine cells and best coarse cells kept per point; coarse cells probed in step 3. */
-#define IVF_TOP    3
-#define IVF_CTOP   3
-#define IVF_CPROBE 4
-/* Step 3b: neighbours per fine centroid in the centroid graph, and descent rounds. */
-#define IVF_KC   32
-#define IVF_HOPS 8
+/* Best fine cells and best coarse cells kept per point. */
+#define IVF_TOP  3
+#define IVF_CTOP 3
 /* Training sample rows per centroid, and k-means rounds. */
 #define IVF_TRAIN_COARSE 64
 #define IVF_TRAIN_FINE   16
 #define IVF_ITERS        8
+/* Neighbour-of-neighbour refinement rounds after the search. */
+#define IVF_REFINE 3
 /* Progress at the end of each step. */
 #define IVF_F_COARSE 0.04
 #define IVF_F_FINE   0.15
@@ -92,7 +90,7 @@ void hl_knn_ivf_shape(const hl_knn_params *p, size_t n, int *nlist, int *nprobe)
 
 /* Sizes of one call. */
 typedef struct ivf_dims {
-    size_t L, Lmax, G, np, T, CT, CP, m1, nt;
+    size_t L, Lmax, G, np, T, CT, m1, nt;
 } ivf_dims;
 
 static ivf_dims dims_of(const hl_knn_params *p, size_t n)
@@ -108,7 +106,6 @@ static ivf_dims dims_of(const hl_knn_params *p, size_t n)
     g.Lmax = g.Lmax > n ? n : g.Lmax;
     g.T = hl__min_size(IVF_TOP, g.Lmax);
     g.CT = hl__min_size(IVF_CTOP, g.G);
-    g.CP = hl__min_size(IVF_CPROBE, g.G);
     g.m1 = hl__min_size(n, IVF_TRAIN_COARSE * g.G);
     size_t nt = (size_t)hl_threads_clamp(p->n_threads);
     g.nt = nt > g.L ? g.L : nt;
@@ -138,9 +135,9 @@ size_t hl_knn_ivf_plan(size_t n, size_t d, const hl_knn_params *p)
     ivf_dims g = dims_of(p, n);
     hl_knn_params q = *p;
     size_t keep = hl_arena_block(g.G * d * sizeof(float)) + blk_i32(n * g.CT) + blk_i32(g.G + 1) +
-                  blk_i32(n) + blk_i32(g.G * g.CP) + hl_arena_block(g.Lmax * d * sizeof(float)) +
-                  blk_i32(g.G + 1) + blk_i32(g.Lmax) + blk_i32(n * g.T) + blk_i32(g.Lmax + 1) +
-                  blk_i32(n) + blk_i32(g.Lmax * g.np) + blk_i32(g.Lmax) +
+                  blk_i32(n) + hl_arena_block(g.Lmax * d * sizeof(float)) + blk_i32(g.G + 1) +
+                  blk_i32(g.Lmax) + blk_i32(n * g.T) + blk_i32(g.Lmax + 1) + blk_i32(n) +
+                  blk_i32(g.Lmax * g.np) + blk_i32(g.Lmax) +
                   hl__ivf_threads_plan(n, d, g.Lmax, g.nt);
     q.k = 1;
     size_t coarse = hl_arena_block(g.m1 * d * sizeof(float)) + 2 * blk_i32(g.m1) +
@@ -155,12 +152,8 @@ size_t hl_knn_ivf_plan(size_t n, size_t d, const hl_knn_params *p)
     q.k = (int)g.T;
     fine =
         max2(fine, hl_arena_block(n * g.T * sizeof(float)) + hl_knn_exact_plan(n, g.Lmax, d, &q));
-    q.k = (int)hl__min_size(IVF_KC, g.Lmax);
-    fine = max2(fine, 2 * hl_arena_block(g.Lmax * (size_t)q.k * 4) + blk_i32(g.Lmax + 1) +
-                          hl_arena_block(n * g.T * sizeof(float)) +
-                          hl_knn_exact_plan(g.Lmax, g.Lmax, d, &q));
     size_t probes = 2 * blk_i32(g.Lmax) + hl_arena_block(g.Lmax * sizeof(ivf_work));
-    size_t refine = blk_i32(n * (size_t)p->k);
+    size_t refine = hl__ivf_refine_plan(n, (size_t)p->k);
     return keep + max2(max2(coarse, fine), max2(probes, refine));
 }
 
@@ -168,20 +161,19 @@ size_t hl_knn_ivf_plan(size_t n, size_t d, const hl_knn_params *p)
 typedef struct ivf {
     hl__ivf S;
     ivf_dims g;
-    float *ccent;    /* G x d coarse centroids */
-    int32_t *ctop;   /* n x CT best coarse cells */
-    int32_t *coff;   /* G + 1: points grouped by best coarse cell */
-    int32_t *cmem;   /* n */
-    int32_t *cprobe; /* G x CP coarse probes */
-    float *fcent;    /* Lf x d fine centroids, grouped by coarse cell */
-    int32_t *foff;   /* G + 1: fine centroids of each coarse cell */
-    int32_t *fmem;   /* Lf: 0..Lf-1 (the fine centroids as database rows) */
-    size_t Lf;       /* fine cells actually made */
-    int32_t *top;    /* n x T best fine cells */
-    int32_t *off;    /* Lf + 1: points grouped by fine cell */
-    int32_t *mem;    /* n */
-    int32_t *probe;  /* Lf x np */
-    int32_t *order;  /* Lf: cells by decreasing search work */
+    float *ccent;   /* G x d coarse centroids */
+    int32_t *ctop;  /* n x CT best coarse cells */
+    int32_t *coff;  /* G + 1: points grouped by best coarse cell */
+    int32_t *cmem;  /* n */
+    float *fcent;   /* Lf x d fine centroids, grouped by coarse cell */
+    int32_t *foff;  /* G + 1: fine centroids of each coarse cell */
+    int32_t *fmem;  /* Lf: 0..Lf-1 (the fine centroids as database rows) */
+    size_t Lf;      /* fine cells actually made */
+    int32_t *top;   /* n x T best fine cells */
+    int32_t *off;   /* Lf + 1: points grouped by fine cell */
+    int32_t *mem;   /* n */
+    int32_t *probe; /* Lf x np */
+    int32_t *order; /* Lf: cells by decreasing search work */
 } ivf;
 
 static void progress(const ivf *V, double f)
@@ -576,24 +568,8 @@ static hl_status search(ivf *V, int32_t *idx, float *sim)
     hl_status st = hl__ivf_pass_run(S, &P);
     if (st != HL_OK)
         return st;
-    size_t mark = hl_arena_mark(S->a);
-    int32_t *snap = hl_arena_alloc_array(S->a, S->n * S->k, sizeof(int32_t), 64);
-    if (snap == NULL)
-        return HL_NOMEM;
-    memcpy(snap, idx, S->n * S->k * sizeof(int32_t));
-#ifdef IVF_DEBUG
-    if (getenv("IVF_NOREFINE") != NULL)
-        return HL_OK;
-#endif
-    P.refine = 1;
-    P.snap = snap;
-    P.cell = V->top;
-    P.cell_stride = V->g.T;
-    P.f0 = IVF_F_SEARCH;
-    P.f1 = 1.0;
-    st = hl__ivf_pass_run(S, &P);
-    hl_arena_reset(S->a, mark);
-    return st;
+    hl__ivf_refine R = {V->top, V->g.T, V->probe, V->g.np, IVF_REFINE, IVF_F_SEARCH, 1.0};
+    return hl__ivf_refine_run(S, &R, idx, sim);
 }
 
 /* A zero row has similarity 0 to every row: the exact answer is the first min(k, n) rows. */
@@ -626,7 +602,6 @@ static hl_status ivf_alloc(ivf *V)
     V->ctop = hl_arena_alloc_array(a, n * V->g.CT, sizeof(int32_t), 64);
     V->coff = hl_arena_alloc_array(a, G + 1, sizeof(int32_t), 64);
     V->cmem = hl_arena_alloc_array(a, n, sizeof(int32_t), 64);
-    V->cprobe = hl_arena_alloc_array(a, G * V->g.CP, sizeof(int32_t), 64);
     V->fcent = hl_arena_alloc_array(a, Lm * d, sizeof(float), 64);
     V->foff = hl_arena_alloc_array(a, G + 1, sizeof(int32_t), 64);
     V->fmem = hl_arena_alloc_array(a, Lm, sizeof(int32_t), 64);
@@ -636,8 +611,8 @@ static hl_status ivf_alloc(ivf *V)
     V->probe = hl_arena_alloc_array(a, Lm * V->g.np, sizeof(int32_t), 64);
     V->order = hl_arena_alloc_array(a, Lm, sizeof(int32_t), 64);
     if (V->ccent == NULL || V->ctop == NULL || V->coff == NULL || V->cmem == NULL ||
-        V->cprobe == NULL || V->fcent == NULL || V->foff == NULL || V->fmem == NULL ||
-        V->top == NULL || V->off == NULL || V->mem == NULL || V->probe == NULL || V->order == NULL)
+        V->fcent == NULL || V->foff == NULL || V->fmem == NULL || V->top == NULL ||
+        V->off == NULL || V->mem == NULL || V->probe == NULL || V->order == NULL)
         return HL_NOMEM;
     return hl__ivf_threads_alloc(S, Lm);
 }
@@ -672,29 +647,6 @@ static hl_status ivf_run(ivf *V, int32_t *idx, float *sim)
         st = probes_of(V, V->off, V->mem, V->Lf, V->top, V->g.T, V->g.np, V->probe);
     if (st == HL_OK)
         st = search_order(V);
-#ifdef IVF_DEBUG
-    {
-        size_t mx = 0, emp = 0;
-        for (size_t c = 0; c < V->Lf; c++) {
-            size_t sz = (size_t)(V->off[c + 1] - V->off[c]);
-            mx = sz > mx ? sz : mx;
-            emp += sz == 0;
-        }
-        size_t cmx = 0;
-        for (size_t c = 0; c < V->g.G; c++) {
-            size_t sz = (size_t)(V->coff[c + 1] - V->coff[c]);
-            cmx = sz > cmx ? sz : cmx;
-        }
-        fprintf(stderr, "ivf: G %zu (max %zu) Lf %zu max cell %zu empty %zu\n", V->g.G, cmx, V->Lf,
-                mx, emp);
-        FILE *f = fopen("/tmp/scale/cells.bin", "wb");
-        for (size_t i = 0; i < V->S.n; i++) {
-            int32_t cc[2] = {V->ctop[i * V->g.CT], V->top[i * V->g.T]};
-            fwrite(cc, 4, 2, f);
-        }
-        fclose(f);
-    }
-#endif
     if (st == HL_OK)
         st = search(V, idx, sim);
     if (st == HL_OK)
@@ -727,5 +679,7 @@ hl_status hl_knn_ivf(const float *x, size_t n, size_t d, const hl_knn_params *p,
     size_t mark = hl_arena_mark(scratch);
     hl_status st = ivf_run(&V, idx, sim);
     hl_arena_reset(scratch, mark);
+    if (st == HL_OK)
+        progress(&V, 1.0); /* the refinement may stop before its last round */
     return st;
 }

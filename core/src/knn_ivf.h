@@ -28,7 +28,7 @@ typedef struct hl__ivf {
     float *qbuf[HL_MAX_THREADS], *gbuf[HL_MAX_THREADS], *tile[HL_MAX_THREADS];
     int32_t *gid[HL_MAX_THREADS];
     int32_t *seen[HL_MAX_THREADS];  /* n stamps: refinement candidates already taken */
-    int32_t *cmark[HL_MAX_THREADS]; /* cell stamps: cells the group probed */
+    int32_t *cmark[HL_MAX_THREADS]; /* cell stamps: cells the point's cell probed */
     int32_t stamp[HL_MAX_THREADS];
     size_t n_cells; /* size of cmark */
     atomic_int stop;
@@ -39,10 +39,7 @@ typedef struct hl__ivf {
  * query rows qmem[qoff[g] .. qoff[g + 1]) of qrows; database list l holds the rows
  * dmem[doff[l] .. doff[l + 1]) of drows; group g searches the lists probe[g * np ..], which
  * end at the first -1. Results go to the k-lists idx/sim of each query row (indexed by the
- * row id), as database row ids. With `refine`, a group's candidates are instead the
- * neighbours (in `snap`, n x k) of the neighbours of its members, except rows whose cell
- * (cell[j * cell_stride]) the group probes (probe row g); lists are not reset first and an
- * id already in a list is not entered twice.
+ * row id), as database row ids; the lists of a group's rows are reset first.
  */
 typedef struct hl__ivf_pass {
     const float *qrows;
@@ -56,11 +53,27 @@ typedef struct hl__ivf_pass {
     size_t k;
     int32_t *idx;
     float *sim;
-    int refine;
-    const int32_t *snap, *cell;
-    size_t cell_stride;
     double f0, f1; /* progress range of the pass; none when f1 <= f0 */
 } hl__ivf_pass;
+
+/*
+ * The refinement rounds (knn_ivf_refine.c): `cell` (stride cell_stride) is each point's cell,
+ * probe (np per cell, -1 padded) the cells each cell searched.
+ */
+typedef struct hl__ivf_refine {
+    const int32_t *cell;
+    size_t cell_stride;
+    const int32_t *probe;
+    size_t np;
+    int rounds;
+    double f0, f1; /* progress range */
+} hl__ivf_refine;
+
+/** Plan bytes of hl__ivf_refine_run for n points and k. */
+size_t hl__ivf_refine_plan(size_t n, size_t k);
+
+/** Refines the lists idx/sim (n x k) in place. HL_OK, HL_NOMEM or HL_CANCELED. */
+hl_status hl__ivf_refine_run(hl__ivf *V, const hl__ivf_refine *R, int32_t *idx, float *sim);
 
 /** Plan bytes of the per-thread buffers for n points, `cells` cells and nt threads. */
 size_t hl__ivf_threads_plan(size_t n, size_t d, size_t cells, size_t nt);

@@ -72,7 +72,7 @@ static void flush(blk *b)
     for (size_t r = 0; r < b->rb; r++) {
         size_t i = (size_t)b->rows[r];
         hl__knn_merge_row_ids(tile + r * b->fill, b->fill, V->gid[t], P->sim + i * P->k,
-                              P->idx + i * P->k, P->k, P->refine);
+                              P->idx + i * P->k, P->k, 0);
     }
     b->fill = 0;
 }
@@ -98,40 +98,6 @@ static void probe_lists(blk *b, size_t g)
             break;
         for (int32_t u = P->doff[l]; u < P->doff[l + 1]; u++)
             take(b, P->dmem[u]);
-    }
-}
-
-/* Candidates of a refinement pass: neighbours of neighbours outside the probed cells. */
-static void two_hop(blk *b, size_t g)
-{
-    hl__ivf *V = b->V;
-    const hl__ivf_pass *P = b->P;
-    int t = b->thread;
-    int32_t cs = ++V->stamp[t]; /* one stamp per block: seen[] and cmark[] need no reset */
-    int32_t *seen = V->seen[t], *cmark = V->cmark[t];
-    for (size_t s = 0; s < P->np; s++) {
-        int32_t c = P->probe[g * P->np + s];
-        if (c < 0)
-            break;
-        cmark[c] = cs;
-    }
-    size_t k = P->k;
-    for (size_t r = 0; r < b->rb; r++) {
-        const int32_t *nb = P->snap + (size_t)b->rows[r] * k;
-        for (size_t u = 0; u < k; u++) {
-            if (nb[u] < 0)
-                break;
-            const int32_t *nb2 = P->snap + (size_t)nb[u] * k;
-            for (size_t v = 0; v < k; v++) {
-                int32_t j = nb2[v];
-                if (j < 0)
-                    break;
-                if (seen[j] == cs || cmark[P->cell[(size_t)j * P->cell_stride]] == cs)
-                    continue;
-                seen[j] = cs;
-                take(b, j);
-            }
-        }
     }
 }
 
@@ -166,13 +132,9 @@ static void pass_task(void *arg, size_t task, int thread)
         for (size_t r = 0; r < b.rb; r++) {
             size_t i = (size_t)b.rows[r];
             memcpy(V->qbuf[thread] + r * d, P->qrows + i * d, d * sizeof(float));
-            if (!P->refine)
-                hl__knn_lists_pad(P->sim + i * P->k, P->idx + i * P->k, P->k);
+            hl__knn_lists_pad(P->sim + i * P->k, P->idx + i * P->k, P->k);
         }
-        if (P->refine)
-            two_hop(&b, g);
-        else
-            probe_lists(&b, g);
+        probe_lists(&b, g);
         flush(&b);
     }
 }
