@@ -80,6 +80,31 @@ expect 0 "" cluster --in "$data/blobs.features.npy" --out "$tmp/l2.npy" --quiet 
 [ -s "$tmp/err" ] && fail "--quiet still wrote to stderr: $(cat "$tmp/err")"
 cmp -s "$tmp/l.npy" "$tmp/l2.npy" || fail "same input, different labels across thread counts"
 
+# kNN method flags: the per-level method shows in --stats; the IVF is thread-count invariant.
+expect 2 "--knn must be auto, exact or ivf, got 'hnsw'" cluster --in "$data/blobs.features.npy" \
+  --out "$tmp/l.npy" --knn hnsw
+expect 2 "--nlist must be an integer" cluster --in x --out y --nlist -1
+expect 2 "--nprobe must be an integer" cluster --in x --out y --nprobe abc
+expect 2 "--knn-exact-max must be an integer" cluster --in x --out y --knn-exact-max -5
+stats_re='^ +0 +300 +[0-9]+ +[0-9]+ +[0-9]+  '
+for m in ivf exact; do
+  expect 0 "" cluster --in "$data/blobs.features.npy" --out "$tmp/k_$m.npy" --knn $m --stats \
+    --quiet --threads 2 --labels "$data/blobs.labels.npy"
+  grep -Eq "${stats_re}$m " "$tmp/err" || fail "--knn $m: level 0 is not $m: $(cat "$tmp/err")"
+  grep -Eq "^total [0-9.]+ s, peak RSS [1-9][0-9.]* MiB" "$tmp/err" || fail "--stats: no peak RSS"
+  fp=$(sed -n 's/^pairwise  F \([0-9.]*\).*/\1/p' "$tmp/out")
+  awk -v f="$fp" 'BEGIN { exit !(f > 0.9) }' || fail "--knn $m: blobs Fp $fp <= 0.9"
+done
+expect 0 "" cluster --in "$data/blobs.features.npy" --out "$tmp/k_ivf1.npy" --knn ivf --quiet \
+  --threads 1
+cmp -s "$tmp/k_ivf.npy" "$tmp/k_ivf1.npy" || fail "--knn ivf: labels differ across thread counts"
+# auto: exact up to --knn-exact-max nodes (300 > 100: the IVF at level 0), else exact.
+expect 0 "" cluster --in "$data/blobs.features.npy" --out "$tmp/l3.npy" --knn-exact-max 100 \
+  --stats --quiet
+grep -Eq "${stats_re}ivf " "$tmp/err" || fail "auto above --knn-exact-max is not ivf"
+expect 0 "" cluster --in "$data/blobs.features.npy" --out "$tmp/l3.npy" --stats --quiet
+grep -Eq "${stats_re}exact " "$tmp/err" || fail "auto below the threshold is not exact"
+
 # kNN output shape: (300, 5) int32 and float32.
 expect 0 "" knn --in "$data/blobs.features.npy" --k 5 --out "$tmp/i.npy" --sims-out "$tmp/s.npy" --quiet
 [ "$(stat -c %s "$tmp/i.npy")" -eq $((128 + 300 * 5 * 4)) ] || fail "knn ids file has the wrong size"
