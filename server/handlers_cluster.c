@@ -20,6 +20,8 @@
 #include "model_registry.h"
 #include "result.h"
 #include "server.h"
+#include "store_redis.h"
+#include "stream_jobs.h"
 
 #include "hl/json_codec.h"
 #include "hl/npy.h"
@@ -315,6 +317,9 @@ static int idempotency(srv_ctx *ctx, const srv_req *req, srv_resp *resp, const s
     srv_record_free(&r);
     int terminal = status >= 0 && srv_job_status_terminal((srv_job_status)status);
     srv_job *local = terminal ? NULL : srv_jobs_find(ctx->jobs, old_id);
+    if (local == NULL && !terminal && ctx->use_stream && req->prefer_wait > 0 &&
+        srv_job_new(&local) == HL_OK) /* a shell to wait on: the job may run anywhere */
+        snprintf(local->id, sizeof(local->id), "%s", old_id);
     if (local != NULL && req->prefer_wait > 0) {
         resp->wait_job = local;
         resp->wait_seconds = req->prefer_wait;
@@ -364,26 +369,123 @@ static void complete_cached(srv_ctx *ctx, srv_job *j)
     srv_job_log(j, "queued", "succeeded", 0.0);
 }
 
+/* Per-key job limit (--key-max-jobs): 0 = admitted or no limit, 1 = answered (429/503). */
+static int owner_admit(srv_ctx *ctx, const srv_req *req, srv_resp *resp, const srv_job *j)
+{
+    if (ctx->cfg->key_max_jobs <= 0 || req->key_name[0] == '\0')
+        return 0;
+    srv_store *s = ctx->store;
+    hl_status st =
+        s->ops->owner_admit(s, req->key_name, j->id, (unsigned)ctx->cfg->key_max_jobs, 60);
+    if (st == HL_OK)
+        return 0;
+    if (st == HL_BUSY)
+        srv_resp_problem(resp, req, SRV_P_QUEUE_FULL, NULL,
+                         "API key '%s' has %d jobs queued or running (--key-max-jobs); retry "
+                         "when one has ended",
+                         req->key_name, ctx->cfg->key_max_jobs);
+    else
+        srv_resp_problem(resp, req, srv_problem_for_status(st), NULL, "the store failed: %s",
+                         hl_status_str(st));
+    return 1;
+}
+
+/* Takes back an owner_admit whose job was not created (a replay, a store failure). */
+static void owner_undo(srv_ctx *ctx, const srv_req *req, const srv_job *j)
+{
+    if (ctx->cfg->key_max_jobs > 0 && req->key_name[0] != '\0')
+        ctx->store->ops->owner_release(ctx->store, req->key_name, j->id);
+}
+
+/* Answers a submission once admitted: wait (Prefer), the result of an immediate cache hit,
+ * or 202 + the job object. */
+static hl_status admitted(srv_ctx *ctx, const srv_req *req, srv_resp *resp, srv_job *j,
+                          int immediate)
+{
+    if (req->prefer_wait > 0 && !immediate) {
+        srv_job_retain(j);
+        resp->wait_job = j;
+        resp->wait_seconds = req->prefer_wait;
+        return HL_OK;
+    }
+    if (req->prefer_wait > 0 && immediate)
+        return srv_cluster_after_wait(ctx, req, j, resp);
+    return srv_resp_job(ctx, req, resp, j->id, 202);
+}
+
+/* Redis mode, steps 5-7: the stream's length bounds the backlog of every replica (429), the
+ * input and the record are stored, then the job id goes into the stream. */
+static hl_status admit_stream(srv_ctx *ctx, const srv_req *req, srv_resp *resp, srv_job *j,
+                              const char *model_name, const char *hash)
+{
+    int immediate = j->cache_src[0] != '\0' && j->ids == NULL && j->labels == NULL;
+    long long backlog = 0;
+    hl_status st = immediate ? HL_OK : srv_redis_stream_length(ctx->store, &backlog);
+    if (st != HL_OK)
+        return srv_resp_problem(resp, req, srv_problem_for_status(st), NULL,
+                                "the store failed: %s", hl_status_str(st));
+    if (backlog >= ctx->cfg->queue_capacity)
+        return srv_resp_problem(resp, req, SRV_P_QUEUE_FULL, NULL,
+                                "%lld jobs are queued or running on the replicas; retry later",
+                                backlog);
+    if (!immediate && owner_admit(ctx, req, resp, j) != 0)
+        return HL_OK;
+    if (req->idem_key[0] != '\0' && idempotency(ctx, req, resp, j, hash) != 0) {
+        owner_undo(ctx, req, j);
+        return HL_OK;
+    }
+    if ((!immediate && (st = srv_stream_put_input(ctx, j)) != HL_OK) ||
+        create_record(ctx, j, model_name, &st) != HL_OK) {
+        owner_undo(ctx, req, j);
+        return srv_resp_problem(resp, req, srv_problem_for_status(st), NULL,
+                                "the store failed: %s", hl_status_str(st));
+    }
+    srv_job_log(j, "", "queued", srv_mono() - j->t_created);
+    if (immediate && finish_from_cache(ctx, j) == HL_OK) {
+        complete_cached(ctx, j);
+        return admitted(ctx, req, resp, j, 1);
+    }
+    j->cache_src[0] = '\0'; /* (an immediate hit whose source vanished: compute after all) */
+    st = immediate ? srv_stream_put_input(ctx, j) : HL_OK;
+    if (st == HL_OK)
+        st = srv_stream_submit(ctx, j);
+    if (st != HL_OK) {
+        srv_job_cancel_queued(ctx, j, "the job could not be queued: the store failed");
+        ctx->store->ops->input_delete(ctx->store, j->id);
+        return srv_resp_problem(resp, req, srv_problem_for_status(st), NULL,
+                                "the store failed: %s", hl_status_str(st));
+    }
+    return admitted(ctx, req, resp, j, 0);
+}
+
 /* Steps 4-7 for a decoded, resolved request. Takes the admission's buffers into j. */
 static hl_status admit(srv_ctx *ctx, const srv_req *req, srv_resp *resp, srv_job *j,
                        const char *model_name, const char *hash)
 {
+    if (ctx->use_stream)
+        return admit_stream(ctx, req, resp, j, model_name, hash);
     int immediate = j->cache_src[0] != '\0' && j->ids == NULL && j->labels == NULL;
     hl_status st = immediate ? HL_OK : srv_jobq_reserve(ctx->queue);
     if (st != HL_OK)
         return srv_resp_problem(
             resp, req, st == HL_BUSY ? SRV_P_QUEUE_FULL : SRV_P_UNAVAILABLE, NULL, "%s",
             st == HL_BUSY ? "the job queue is full; retry later" : "the server is shutting down");
+    if (!immediate && owner_admit(ctx, req, resp, j) != 0) {
+        srv_jobq_unreserve(ctx->queue);
+        return HL_OK;
+    }
     if (req->idem_key[0] != '\0') {
         if (idempotency(ctx, req, resp, j, hash) != 0) {
             if (!immediate)
                 srv_jobq_unreserve(ctx->queue);
+            owner_undo(ctx, req, j);
             return HL_OK;
         }
     }
     if (create_record(ctx, j, model_name, &st) != HL_OK) {
         if (!immediate)
             srv_jobq_unreserve(ctx->queue);
+        owner_undo(ctx, req, j);
         return srv_resp_problem(resp, req, srv_problem_for_status(st), NULL, "the store failed: %s",
                                 hl_status_str(st));
     }
@@ -409,15 +511,7 @@ static hl_status admit(srv_ctx *ctx, const srv_req *req, srv_resp *resp, srv_job
                                     "the server is shutting down");
         }
     }
-    if (req->prefer_wait > 0 && !immediate) {
-        srv_job_retain(j);
-        resp->wait_job = j;
-        resp->wait_seconds = req->prefer_wait;
-        return HL_OK;
-    }
-    if (req->prefer_wait > 0 && immediate)
-        return srv_cluster_after_wait(ctx, req, j, resp);
-    return srv_resp_job(ctx, req, resp, j->id, 202);
+    return admitted(ctx, req, resp, j, immediate);
 }
 
 hl_status srv_h_cluster(srv_ctx *ctx, const srv_req *req, srv_resp *resp)
@@ -468,9 +562,20 @@ hl_status srv_h_cluster(srv_ctx *ctx, const srv_req *req, srv_resp *resp)
     return st;
 }
 
+/* Redis mode: the job's status from its record (it may have run on another replica). */
+static int status_in_store(srv_ctx *ctx, const char *id)
+{
+    srv_record r;
+    if (ctx->store->ops->job_get(ctx->store, id, &r) != HL_OK)
+        return -1;
+    int st = srv_job_status_parse(srv_record_get(&r, "status"));
+    srv_record_free(&r);
+    return st;
+}
+
 hl_status srv_cluster_after_wait(srv_ctx *ctx, const srv_req *req, srv_job *job, srv_resp *resp)
 {
-    int st = atomic_load(&job->status);
+    int st = ctx->use_stream ? status_in_store(ctx, job->id) : atomic_load(&job->status);
     if (st == SRV_JOB_SUCCEEDED) {
         hl_status r = srv_render_result(ctx, req, resp, job->id, 0);
         if (resp->status == 200) {

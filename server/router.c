@@ -24,10 +24,10 @@ static const srv_route routes[] = {
     {SRV_M_GET, "/v1/jobs/{id}/result", srv_h_job_result, 0},
     {SRV_M_GET, "/v1/models", srv_h_models, 0},
     {SRV_M_GET, "/v1/models/{name}", srv_h_model, 0},
-    {SRV_M_GET, "/livez", srv_h_livez, 0},
-    {SRV_M_GET, "/readyz", srv_h_readyz, 0},
-    {SRV_M_GET, "/metrics", srv_h_metrics, 0},
-    {SRV_M_GET, "/openapi.yaml", srv_h_openapi, 0},
+    {SRV_M_GET, "/livez", srv_h_livez, SRV_PUBLIC},
+    {SRV_M_GET, "/readyz", srv_h_readyz, SRV_PUBLIC},
+    {SRV_M_GET, "/metrics", srv_h_metrics, SRV_PUBLIC},
+    {SRV_M_GET, "/openapi.yaml", srv_h_openapi, SRV_PUBLIC},
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
