@@ -100,8 +100,8 @@ static hl_status read_keys(FILE *f, const char *path, srv_auth *a, hl_error *err
         if (len == 0 || line[0] == '#')
             continue;
         if (a->n == MAX_KEYS)
-            return hl_error_set(err, HL_INVAL, "api_keys", "%s:%d: more than %d keys", path,
-                                lineno, MAX_KEYS);
+            return hl_error_set(err, HL_INVAL, "api_keys", "%s:%d: more than %d keys", path, lineno,
+                                MAX_KEYS);
         key_entry *e = &a->v[a->n];
         const char *why = parse_line(line, e);
         if (why != NULL)
@@ -225,8 +225,7 @@ int srv_auth_rate(srv_auth *a, const char *name, int *retry_after)
 hl_status srv_auth_hash_line(const char *name, const char *key, char *out, size_t len)
 {
     size_t n = strlen(key);
-    if (!srv_key_name_ok(name) || n < SRV_AUTH_KEY_MIN || n > SRV_AUTH_KEY_MAX ||
-        !token68(key, n))
+    if (!srv_key_name_ok(name) || n < SRV_AUTH_KEY_MIN || n > SRV_AUTH_KEY_MAX || !token68(key, n))
         return HL_INVAL;
     unsigned char d[32];
     char hex[65];

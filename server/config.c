@@ -77,8 +77,9 @@ static const cfg_row rows[] = {
     {"replica", "HILANDER_REPLICA", CFG_STR, "", 0, 0, OFF(replica), SZ(replica),
      "this replica's name in the job stream and job objects (unset = hostname-pid)"},
     {"claim-timeout", "HILANDER_CLAIM_TIMEOUT", CFG_U64, "60", 1, 86400, OFF(claim_timeout),
-     SZ(claim_timeout), "with --redis: seconds before another replica takes over a job whose "
-                        "replica stopped refreshing it"},
+     SZ(claim_timeout),
+     "with --redis: seconds before another replica takes over a job whose "
+     "replica stopped refreshing it"},
     {"max-attempts", "HILANDER_MAX_ATTEMPTS", CFG_INT, "3", 1, 100, OFF(max_attempts),
      SZ(max_attempts), "with --redis: runs of one job (claims) before it is marked failed"},
     {"api-keys", "HILANDER_API_KEYS", CFG_STR, "", 0, 0, OFF(api_keys), SZ(api_keys),
@@ -265,8 +266,9 @@ static int apply_flags(int argc, char **argv, srv_config *c, char *msg, size_t l
         if (strcmp(a, "--hash-key") == 0 || strncmp(a, "--hash-key=", 11) == 0) {
             const char *name = a[10] == '=' ? a + 11 : (i + 1 < argc ? argv[++i] : "");
             if (!srv_key_name_ok(name))
-                return fail(msg, len, "--hash-key needs a key name of 1-63 characters from "
-                                      "A-Z a-z 0-9 . _ -");
+                return fail(msg, len,
+                            "--hash-key needs a key name of 1-63 characters from "
+                            "A-Z a-z 0-9 . _ -");
             memcpy(c->hash_key_name, name, strlen(name) + 1);
             c->action = SRV_ACTION_HASH_KEY;
             continue;

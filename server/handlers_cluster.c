@@ -422,8 +422,8 @@ static hl_status admit_stream(srv_ctx *ctx, const srv_req *req, srv_resp *resp, 
     long long backlog = 0;
     hl_status st = immediate ? HL_OK : srv_redis_stream_length(ctx->store, &backlog);
     if (st != HL_OK)
-        return srv_resp_problem(resp, req, srv_problem_for_status(st), NULL,
-                                "the store failed: %s", hl_status_str(st));
+        return srv_resp_problem(resp, req, srv_problem_for_status(st), NULL, "the store failed: %s",
+                                hl_status_str(st));
     if (backlog >= ctx->cfg->queue_capacity)
         return srv_resp_problem(resp, req, SRV_P_QUEUE_FULL, NULL,
                                 "%lld jobs are queued or running on the replicas; retry later",
@@ -437,8 +437,8 @@ static hl_status admit_stream(srv_ctx *ctx, const srv_req *req, srv_resp *resp, 
     if ((!immediate && (st = srv_stream_put_input(ctx, j)) != HL_OK) ||
         create_record(ctx, j, model_name, &st) != HL_OK) {
         owner_undo(ctx, req, j);
-        return srv_resp_problem(resp, req, srv_problem_for_status(st), NULL,
-                                "the store failed: %s", hl_status_str(st));
+        return srv_resp_problem(resp, req, srv_problem_for_status(st), NULL, "the store failed: %s",
+                                hl_status_str(st));
     }
     srv_job_log(j, "", "queued", srv_mono() - j->t_created);
     if (immediate && finish_from_cache(ctx, j) == HL_OK) {
@@ -452,8 +452,8 @@ static hl_status admit_stream(srv_ctx *ctx, const srv_req *req, srv_resp *resp, 
     if (st != HL_OK) {
         srv_job_cancel_queued(ctx, j, "the job could not be queued: the store failed");
         ctx->store->ops->input_delete(ctx->store, j->id);
-        return srv_resp_problem(resp, req, srv_problem_for_status(st), NULL,
-                                "the store failed: %s", hl_status_str(st));
+        return srv_resp_problem(resp, req, srv_problem_for_status(st), NULL, "the store failed: %s",
+                                hl_status_str(st));
     }
     return admitted(ctx, req, resp, j, 0);
 }

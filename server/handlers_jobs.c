@@ -116,16 +116,15 @@ hl_status srv_h_job_get(srv_ctx *ctx, const srv_req *req, srv_resp *resp)
 /* Redis mode: a queued job is canceled in the store (whichever replica claims its entry
  * then just acknowledges it); a running one gets cancel_requested, which its replica's
  * cancel hook reads. Returns 1 when it answered. */
-static int cancel_in_store(srv_ctx *ctx, const srv_req *req, srv_resp *resp, const char *id,
-                           int st)
+static int cancel_in_store(srv_ctx *ctx, const srv_req *req, srv_resp *resp, const char *id, int st)
 {
     srv_store *s = ctx->store;
     if (st == SRV_JOB_QUEUED) {
         char ts[32];
         srv_now_rfc3339(ts);
         srv_field f[2] = {{"finished_at", ts}, {"error", ""}};
-        hl_status cs = srv_job_transition(s, id, NULL, "queued", SRV_JOB_CANCELED, f, 2,
-                                          ctx->cfg->result_ttl);
+        hl_status cs =
+            srv_job_transition(s, id, NULL, "queued", SRV_JOB_CANCELED, f, 2, ctx->cfg->result_ttl);
         srv_metrics_store_result(ctx->metrics, SRV_OP_JOB_UPDATE, cs);
         if (cs == HL_OK) {
             srv_metrics_job_end(ctx->metrics, SRV_JOB_CANCELED);

@@ -125,8 +125,7 @@ static int header_ok(const spec_header *h, size_t len)
            len - SRV_JOBSPEC_HEADER == need + (size_t)h->ids_bytes;
 }
 
-hl_status srv_jobspec_decode(void *buf, size_t len, srv_job *j, char model[64],
-                             uint32_t *checksum)
+hl_status srv_jobspec_decode(void *buf, size_t len, srv_job *j, char model[64], uint32_t *checksum)
 {
     spec_header h;
     if (len < SRV_JOBSPEC_HEADER) {

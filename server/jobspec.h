@@ -28,7 +28,6 @@ hl_status srv_jobspec_encode(const srv_job *j, void **out, size_t *len);
  * is not resolved: its name and checksum are returned for the caller to look up.
  * HL_FORMAT when the blob is inconsistent (buf is then freed).
  */
-hl_status srv_jobspec_decode(void *buf, size_t len, srv_job *j, char model[64],
-                             uint32_t *checksum);
+hl_status srv_jobspec_decode(void *buf, size_t len, srv_job *j, char model[64], uint32_t *checksum);
 
 #endif

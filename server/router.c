@@ -357,7 +357,7 @@ hl_status srv_resp_problem(srv_resp *r, const srv_req *req, srv_problem p, const
     r->content_type = "application/problem+json";
     r->is_problem = 1;
     r->problem = p;
-    if (p == SRV_P_QUEUE_FULL)
+    if (p == SRV_P_QUEUE_FULL || p == SRV_P_RATE_LIMITED)
         srv_resp_header(r, "Retry-After", "1");
     else if (p == SRV_P_UNAVAILABLE)
         srv_resp_header(r, "Retry-After", "5");

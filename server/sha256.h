@@ -13,9 +13,9 @@
 
 typedef struct srv_sha256_ctx {
     uint32_t h[8];
-    uint64_t bytes;       /* message length so far */
+    uint64_t bytes; /* message length so far */
     unsigned char block[64];
-    size_t used;          /* bytes waiting in block */
+    size_t used; /* bytes waiting in block */
 } srv_sha256_ctx;
 
 void srv_sha256_init(srv_sha256_ctx *c);

@@ -7,10 +7,10 @@
  * recently used first). Bytes are accounted per entry (key, value, a fixed overhead). When
  * a write would pass the cap, eviction walks the LRU from the cold end twice: first only
  * results, then cache and idempotency entries and terminal job records. Queued inputs,
- * records of unfinished jobs and owner sets (per-key job limits) are never evicted; if there is still no room, the write fails
- * with HL_NOMEM. Result and input bytes are immutable refcounted blobs: they are copied in
- * before the lock is taken and copied out after it is released (the reader holds a
- * reference meanwhile), so no big allocation or memcpy ever happens under the lock.
+ * records of unfinished jobs and owner sets (per-key job limits) are never evicted; if there is
+ * still no room, the write fails with HL_NOMEM. Result and input bytes are immutable refcounted
+ * blobs: they are copied in before the lock is taken and copied out after it is released (the
+ * reader holds a reference meanwhile), so no big allocation or memcpy ever happens under the lock.
  *
  * Lock order: one mutex (s->mu) guards the table, the LRU and the byte count; no other lock
  * is taken while it is held. Blobs are freed after the mutex is released.

@@ -92,21 +92,20 @@ static const char LUA_IDEM[] = "local v = redis.call('GET', KEYS[1])\n"
 
 /* ARGV: check ('0'/'1'), expected statuses, field, delta. {-1} missing, {0} precondition
  * failed, {-2} not an integer, {1, value} done. */
-static const char LUA_JOB_INCR[] =
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end\n"
-    "if ARGV[1] == '1' then\n"
-    "  local st = redis.call('HGET', KEYS[1], 'status')\n"
-    "  local ok = false\n"
-    "  if st then\n"
-    "    for tok in string.gmatch(ARGV[2], '[^,]+') do\n"
-    "      if tok == st then ok = true; break end\n"
-    "    end\n"
-    "  end\n"
-    "  if not ok then return {0} end\n"
-    "end\n"
-    "local v = redis.call('HGET', KEYS[1], ARGV[3])\n"
-    "if v and not string.match(v, '^%-?%d+$') then return {-2} end\n"
-    "return {1, redis.call('HINCRBY', KEYS[1], ARGV[3], ARGV[4])}\n";
+static const char LUA_JOB_INCR[] = "if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end\n"
+                                   "if ARGV[1] == '1' then\n"
+                                   "  local st = redis.call('HGET', KEYS[1], 'status')\n"
+                                   "  local ok = false\n"
+                                   "  if st then\n"
+                                   "    for tok in string.gmatch(ARGV[2], '[^,]+') do\n"
+                                   "      if tok == st then ok = true; break end\n"
+                                   "    end\n"
+                                   "  end\n"
+                                   "  if not ok then return {0} end\n"
+                                   "end\n"
+                                   "local v = redis.call('HGET', KEYS[1], ARGV[3])\n"
+                                   "if v and not string.match(v, '^%-?%d+$') then return {-2} end\n"
+                                   "return {1, redis.call('HINCRBY', KEYS[1], ARGV[3], ARGV[4])}\n";
 
 /* KEYS: the owner zset, then hl:job:{m} for each member m in ARGV[5..]. ARGV: now (ms), grace
  * (ms), limit, the new job id, the members read just before. Drops members whose job is

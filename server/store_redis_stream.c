@@ -192,8 +192,7 @@ hl_status srv_redis_stream_autoclaim(srv_store *base, const char *consumer, long
             break;
         /* [next cursor, [entries], [deleted ids]] */
         if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
-            r->element[0]->type != REDIS_REPLY_STRING ||
-            r->element[0]->len >= sizeof(cursor)) {
+            r->element[0]->type != REDIS_REPLY_STRING || r->element[0]->len >= sizeof(cursor)) {
             st = srv__redis_fail((rs_store *)base, HL_INTERNAL,
                                  "redis: XAUTOCLAIM: unexpected reply");
         } else {
@@ -246,8 +245,8 @@ hl_status srv_redis_stream_release(srv_store *base, const char *consumer, const 
         return HL_INVAL;
     char idle[24];
     snprintf(idle, sizeof(idle), "%lld", idle_ms);
-    const char *argv[8] = {"EVAL",   LUA_RELEASE, "1",  SRV_STREAM_KEY, SRV_STREAM_GROUP,
-                           consumer, entry,       idle};
+    const char *argv[8] = {"EVAL",           LUA_RELEASE, "1",   SRV_STREAM_KEY,
+                           SRV_STREAM_GROUP, consumer,    entry, idle};
     redisReply *r = NULL;
     hl_status st = stream_cmd((rs_store *)base, 8, argv, &r);
     if (st == HL_OK && r->type == REDIS_REPLY_INTEGER && r->integer == 0)

@@ -23,13 +23,13 @@
 #include <time.h>
 #include <uv.h>
 
-#define MAX_CLAIM        64    /* entries read per XREADGROUP / XAUTOCLAIM */
-#define MAX_TOUCH        256   /* entries refreshed per round */
-#define BLOCK_MS         500   /* XREADGROUP BLOCK (under the store's 2 s timeout) */
-#define AUTOCLAIM_PERIOD 1.0   /* seconds between XAUTOCLAIM rounds (at most) */
-#define BACKOFF_MIN      0.1   /* seconds */
-#define BACKOFF_MAX      2.0   /* seconds */
-#define IDLE_MS          20    /* nap when there is nothing to do */
+#define MAX_CLAIM        64  /* entries read per XREADGROUP / XAUTOCLAIM */
+#define MAX_TOUCH        256 /* entries refreshed per round */
+#define BLOCK_MS         500 /* XREADGROUP BLOCK (under the store's 2 s timeout) */
+#define AUTOCLAIM_PERIOD 1.0 /* seconds between XAUTOCLAIM rounds (at most) */
+#define BACKOFF_MIN      0.1 /* seconds */
+#define BACKOFF_MAX      2.0 /* seconds */
+#define IDLE_MS          20  /* nap when there is nothing to do */
 
 struct srv_claimer {
     srv_ctx *ctx;
@@ -56,8 +56,8 @@ static long long claim_timeout_ms(const srv_ctx *ctx)
 
 static void log_job(srv_log_level lv, const char *msg, const srv_job *j, const char *why)
 {
-    const char *kv[] = {"job_id", j->id, "entry", j->entry, "replica", j->ctx->replica,
-                        "reason", why};
+    const char *kv[] = {"job_id",  j->id,           "entry",  j->entry,
+                        "replica", j->ctx->replica, "reason", why};
     srv_log(lv, msg, kv, why != NULL ? 4 : 3);
 }
 
@@ -130,8 +130,9 @@ static int begin(srv_ctx *ctx, srv_job *j, outcome *out)
     }
     char ts[32];
     srv_now_rfc3339(ts);
-    srv_field f[6] = {{"status", "running"}, {"replica", ctx->replica}, {"started_at", ts},
-                      {"stage", "knn"},      {"level", "0"},            {"fraction", "0"}};
+    srv_field f[6] = {{"status", "running"}, {"replica", ctx->replica},
+                      {"started_at", ts},    {"stage", "knn"},
+                      {"level", "0"},        {"fraction", "0"}};
     st = s->ops->job_update(s, j->id, f, 6, "queued,running", 0);
     srv_metrics_store_result(ctx->metrics, SRV_OP_JOB_UPDATE, st);
     if (st != HL_OK) {
@@ -158,8 +159,7 @@ static hl_status load(srv_ctx *ctx, srv_job *j, hl_error *err)
     if (st == HL_NOTFOUND)
         return hl_error_set(err, HL_INTERNAL, NULL, "the job's input is gone from the store");
     if (st != HL_OK)
-        return hl_error_set(err, st, NULL, "reading the job's input failed: %s",
-                            hl_status_str(st));
+        return hl_error_set(err, st, NULL, "reading the job's input failed: %s", hl_status_str(st));
     char model[64];
     uint32_t checksum = 0;
     st = srv_jobspec_decode(buf, len, j, model, &checksum);
@@ -168,8 +168,8 @@ static hl_status load(srv_ctx *ctx, srv_job *j, hl_error *err)
     j->model = srv_models_find(ctx->models, model);
     if (j->model == NULL || j->model->checksum != checksum)
         return hl_error_set(err, HL_INTERNAL, "model",
-                            "replica %s has no model '%s' with checksum %08x", ctx->replica,
-                            model, (unsigned)checksum);
+                            "replica %s has no model '%s' with checksum %08x", ctx->replica, model,
+                            (unsigned)checksum);
     return HL_OK;
 }
 
@@ -225,10 +225,11 @@ static outcome run_claimed(srv_ctx *ctx, srv_job *j)
 /* Hands an entry back; with `uncount` the attempt counted by begin() is taken back. */
 static void hand_back(srv_ctx *ctx, srv_job *j, int uncount)
 {
-    hl_status st = srv_redis_stream_release(ctx->store, ctx->replica, j->entry,
-                                            claim_timeout_ms(ctx) + 1000);
+    hl_status st =
+        srv_redis_stream_release(ctx->store, ctx->replica, j->entry, claim_timeout_ms(ctx) + 1000);
     if (uncount) {
-        hl_status is = ctx->store->ops->job_incr(ctx->store, j->id, "attempts", -1, "running", NULL);
+        hl_status is =
+            ctx->store->ops->job_incr(ctx->store, j->id, "attempts", -1, "running", NULL);
         srv_metrics_store_result(ctx->metrics, SRV_OP_JOB_UPDATE, is);
     }
     log_job(SRV_LOG_INFO, "job handed back to the stream", j,
@@ -294,7 +295,7 @@ static void take(srv_claimer *c, const srv_stream_msg *m)
         return;
     }
     if (srv_job_new(&j) != HL_OK)
-        return; /* stays pending: claimed again after the timeout */
+        return;                                /* stays pending: claimed again after the timeout */
     memcpy(j->id, m->job, strlen(m->job) + 1); /* checked above */
     memcpy(j->entry, m->entry, sizeof(j->entry));
     j->ctx = ctx;
