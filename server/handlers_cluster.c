@@ -318,8 +318,9 @@ static int idempotency(srv_ctx *ctx, const srv_req *req, srv_resp *resp, const s
     int terminal = status >= 0 && srv_job_status_terminal((srv_job_status)status);
     srv_job *local = terminal ? NULL : srv_jobs_find(ctx->jobs, old_id);
     if (local == NULL && !terminal && ctx->use_stream && req->prefer_wait > 0 &&
+        strlen(old_id) < sizeof(local->id) &&
         srv_job_new(&local) == HL_OK) /* a shell to wait on: the job may run anywhere */
-        snprintf(local->id, sizeof(local->id), "%s", old_id);
+        memcpy(local->id, old_id, strlen(old_id) + 1);
     if (local != NULL && req->prefer_wait > 0) {
         resp->wait_job = local;
         resp->wait_seconds = req->prefer_wait;

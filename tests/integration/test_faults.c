@@ -68,12 +68,13 @@ static int wait_running(const int *ports, int nports, const char *id, double sec
             o = job_object(ports[1], id);
         const char *st = o != NULL ? jstr(o, "status") : "";
         int running = strcmp(st, "running") == 0;
+        int ended = strcmp(st, "succeeded") == 0 || strcmp(st, "failed") == 0;
         if (running)
             snprintf(replica, 64, "%s", jstr(o, "replica"));
         json_decref(o);
         if (running)
             return 0;
-        if (strcmp(st, "succeeded") == 0 || strcmp(st, "failed") == 0)
+        if (ended)
             return -1;
     }
     return -1;
