@@ -58,6 +58,7 @@ struct srv_http {
     uv_mutex_t wmu;
     conn_state *waiters;
     atomic_int inflight;
+    atomic_int stopping; /* wake_all ran: resumed waiters answer, never wait again */
     int port;
 };
 
@@ -193,6 +194,7 @@ void srv_http_wake_expired(srv_http *h)
 
 void srv_http_wake_all(srv_http *h)
 {
+    atomic_store(&h->stopping, 1);
     wake_where(h, pick_all, NULL);
 }
 
@@ -443,11 +445,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return first_call(h, c, url, method, cs);
     }
     if (cs->waiting) { /* resumed: the job ended, the wait expired, or time to poll */
-        if (h->ctx->use_stream && srv_mono() < cs->deadline &&
+        if (h->ctx->use_stream && srv_mono() < cs->deadline && !atomic_load(&h->stopping) &&
             !srv_job_ended_in_store(h->ctx, cs->wait_job->id)) {
             cs->next_poll = srv_mono() + 0.25;
             MHD_suspend_connection(c);
             waiter_add(h, cs);
+            if (atomic_load(&h->stopping)) /* wake_all may have run before the add */
+                wake_where(h, pick_self, cs);
             return MHD_YES;
         }
         cs->waiting = 0;
