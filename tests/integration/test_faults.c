@@ -102,6 +102,23 @@ static int same_labels_as_cli(int port, const char *id, const char *npy_path)
 
 /* ---------------------------------------------------------------- kill -9 */
 
+/* Prefer: wait on a replica whose only worker is busy: the other replica runs the job and
+ * this one answers 200 with the result once the job record says succeeded. */
+static void check_wait_elsewhere(int port)
+{
+    static const char body[] = "{\"embeddings\": [[1,0],[0.9,0.1],[0,1],[0.1,0.9]]}";
+    const char *wait[] = {"Prefer: wait=30", NULL};
+    hresp r;
+    double t0 = now();
+    http(port, "POST", "/v1/cluster", "application/json", body, strlen(body), wait, 0, &r);
+    char v[64];
+    CHECK(r.status == 200 && json_array_size(json_object_get(r.json, "labels")) == 4 &&
+              header(&r, "Preference-Applied", v, sizeof(v)) != NULL,
+          "Prefer: wait for a job of another replica: %ld %.200s", r.status, r.body);
+    CHECK(now() - t0 < 10, "the wait took %.1f s", now() - t0);
+    hfree(&r);
+}
+
 static void case_kill9(void)
 {
     redis_proc rp;
@@ -136,6 +153,8 @@ static void case_kill9(void)
         free(ynpy);
     }
     snprintf(ids[5], sizeof(ids[5]), "%s", big);
+    server *busy = strcmp(rep, "ra") == 0 ? &a : &b;
+    check_wait_elsewhere(busy->port);
     json_t *o = job_object(ports[0], big);
     CHECK(o != NULL && strcmp(jstr(o, "status"), "running") == 0, "the long job ended too soon");
     json_decref(o);
