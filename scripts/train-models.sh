@@ -8,6 +8,7 @@
 # figures in the model cards); stage "final" (the default) retrains on every train class
 # with that budget and tau. The glyphs test split is never used here.
 # Usage: scripts/train-models.sh [glyphs-128|universal|all] [OUT_DIR] [final|select]
+# THREADS=N in the environment sets --threads (the result does not depend on it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which=${1:-all}
@@ -33,6 +34,7 @@ stage_args() { # stage_args TAU_FROM_SELECT
   else
     echo "--tau $1"
   fi
+  [ -z "${THREADS:-}" ] || echo "--threads $THREADS"
 }
 
 if [ "$which" = all ] || [ "$which" = glyphs-128 ]; then
