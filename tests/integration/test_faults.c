@@ -131,7 +131,7 @@ static void case_kill9(void)
     client_stats cs = {0};
     char path[512], big[64], got[32], rep[64];
     snprintf(path, sizeof(path), "%s/big.npy", g_tmp);
-    size_t n = 30000, d = 48, len;
+    size_t n = 50000, d = 48, len;
     void *npy;
     float *x = blobs_f32(n, d, 1);
     CHECK(write_npy(path, x, n, d, &npy, &len) == 0, "write %s", path);
@@ -330,7 +330,7 @@ static void case_sigterm(void)
      * when the drain ends and must be handed back and finished by the other replica. */
     int ports[2] = {a.port, b.port};
     client_stats lcs = {0};
-    size_t ln = 30000, ld = 48, llen;
+    size_t ln = 60000, ld = 48, llen;
     void *lnpy;
     float *lx = blobs_f32(ln, ld, 5);
     write_npy(NULL, lx, ln, ld, &lnpy, &llen);
