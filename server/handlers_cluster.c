@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* What the body decodes to. */
 typedef struct admission {
@@ -270,12 +271,18 @@ static void cache_lookup(srv_ctx *ctx, srv_job *j)
     srv_metrics_cache(ctx->metrics, j->cache_src[0] != '\0');
 }
 
-/* Idempotency-Key: 0 = claimed (go on), 1 = answered (replay or problem). */
+/* A claimed Idempotency-Key whose job still does not exist after this long belongs to an
+ * admission that died (its replica was killed): the next request with the key takes it over.
+ * Admission takes far less (a 1 GiB body reaches Redis over loopback in seconds). */
+#define SRV_IDEM_ABANDONED_SECONDS 60
+
+/* Idempotency-Key: 0 = claimed (go on), 1 = answered (replay or problem). The stored value
+ * is "<job id> <body hash> <claim time, seconds since the epoch>". */
 static int idempotency(srv_ctx *ctx, const srv_req *req, srv_resp *resp, const srv_job *j,
                        const char *hash)
 {
-    char value[80], *existing = NULL;
-    snprintf(value, sizeof(value), "%s %s", j->id, hash);
+    char value[100], *existing = NULL;
+    snprintf(value, sizeof(value), "%s %s %lld", j->id, hash, (long long)time(NULL));
     srv_store *s = ctx->store;
     uint64_t ttl = ctx->cfg->result_ttl + 86400;
     hl_status st = s->ops->idem_claim(s, req->idem_key, value, ttl, &existing);
@@ -289,7 +296,9 @@ static int idempotency(srv_ctx *ctx, const srv_req *req, srv_resp *resp, const s
         return 1;
     }
     char old_id[40] = "", old_hash[40] = "";
-    if (sscanf(existing, "%39s %39s", old_id, old_hash) != 2 || strcmp(old_hash, hash) != 0) {
+    long long claimed = 0;
+    if (sscanf(existing, "%39s %39s %lld", old_id, old_hash, &claimed) < 2 ||
+        strcmp(old_hash, hash) != 0) {
         free(existing);
         hl_error e;
         hl_error_clear(&e);
@@ -299,9 +308,17 @@ static int idempotency(srv_ctx *ctx, const srv_req *req, srv_resp *resp, const s
                          req->idem_key);
         return 1;
     }
-    free(existing);
     srv_record r;
     st = s->ops->job_get(s, old_id, &r);
+    if (st == HL_NOTFOUND && claimed > 0 &&
+        (long long)time(NULL) - claimed > SRV_IDEM_ABANDONED_SECONDS &&
+        s->ops->idem_replace(s, req->idem_key, existing, value, ttl) == HL_OK) {
+        /* The first admission died between its claim and its job (a replica killed): this
+         * one takes the key over and admits the request itself. */
+        free(existing);
+        return 0;
+    }
+    free(existing);
     if (st == HL_NOTFOUND) {
         srv_resp_problem(resp, req, SRV_P_IDEMPOTENCY_KEY_IN_PROGRESS, NULL,
                          "the first request with Idempotency-Key '%s' is still being admitted",

@@ -91,6 +91,11 @@ typedef struct srv_store_ops {
      * the existing value in *existing (malloc'd). */
     hl_status (*idem_claim)(srv_store *s, const char *key, const char *value, uint64_t ttl,
                             char **existing);
+    /* Replaces the value of `key` only if it is exactly `expected` (HL_BUSY otherwise,
+     * HL_NOTFOUND when absent), with a new TTL: how an admission takes over the key of one
+     * that died before creating its job. */
+    hl_status (*idem_replace)(srv_store *s, const char *key, const char *expected,
+                              const char *value, uint64_t ttl);
     /* Per-owner job limits. owner_admit adds job_id to `owner`'s set unless `limit` of the
      * jobs in it are still active (HL_BUSY then, nothing added). A member is dropped first when
      * its record is terminal, or missing more than `grace` seconds after it was added (an

@@ -719,6 +719,35 @@ static hl_status m_owner_release(srv_store *base, const char *owner, const char 
     return st;
 }
 
+static hl_status m_idem_replace(srv_store *base, const char *key, const char *expected,
+                                const char *value, uint64_t ttl)
+{
+    mem_store *s = (mem_store *)base;
+    char *copy = strdup(value); /* before the lock */
+    if (copy == NULL)
+        return HL_NOMEM;
+    entry *grave = NULL;
+    hl_status st = HL_NOTFOUND;
+    uv_mutex_lock(&s->mu);
+    entry *e = lookup(s, K_IDEM, key, &grave);
+    if (e != NULL && strcmp(e->str, expected) != 0) {
+        st = HL_BUSY;
+    } else if (e != NULL) {
+        free(e->str);
+        e->str = copy;
+        copy = NULL;
+        e->expires = ttl > 0 ? s->now(s->now_ud) + (double)ttl : 0.0;
+        size_t nb = entry_size(e);
+        s->bytes = s->bytes - e->bytes + nb;
+        e->bytes = nb;
+        st = HL_OK;
+    }
+    uv_mutex_unlock(&s->mu);
+    free(copy);
+    bury(grave);
+    return st;
+}
+
 static hl_status m_ping(srv_store *s)
 {
     (void)s;
@@ -759,6 +788,7 @@ static const srv_store_ops mem_ops = {
     .cache_get = m_cache_get,
     .cache_put = m_cache_put,
     .idem_claim = m_idem_claim,
+    .idem_replace = m_idem_replace,
     .owner_admit = m_owner_admit,
     .owner_release = m_owner_release,
     .ping = m_ping,

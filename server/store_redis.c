@@ -80,6 +80,17 @@ static const char LUA_JOB_UPDATE[] =
     "if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end\n"
     "return 1\n";
 
+/* ARGV: expected, value, ttl. Returns 1 replaced, 0 another value, -1 absent. */
+static const char LUA_IDEM_REPLACE[] = "local v = redis.call('GET', KEYS[1])\n"
+                                       "if not v then return -1 end\n"
+                                       "if v ~= ARGV[1] then return 0 end\n"
+                                       "if ARGV[3] ~= '0' then\n"
+                                       "  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])\n"
+                                       "else\n"
+                                       "  redis.call('SET', KEYS[1], ARGV[2])\n"
+                                       "end\n"
+                                       "return 1\n";
+
 /* ARGV: value, ttl. Returns {1} when stored, {0, existing} otherwise. */
 static const char LUA_IDEM[] = "local v = redis.call('GET', KEYS[1])\n"
                                "if v then return {0, v} end\n"
@@ -634,6 +645,33 @@ static hl_status rs_owner_release(srv_store *base, const char *owner, const char
     return st;
 }
 
+static hl_status rs_idem_replace(srv_store *base, const char *key, const char *expected,
+                                 const char *value, uint64_t ttl)
+{
+    rs_store *s = (rs_store *)base;
+    if (!srv__redis_name_ok(key) || expected == NULL || value == NULL)
+        return HL_INVAL;
+    if (ttl > SRV_REDIS_MAX_TTL)
+        return HL_RANGE;
+    char ttlbuf[24];
+    snprintf(ttlbuf, sizeof(ttlbuf), "%" PRIu64, ttl);
+    char *k = srv__redis_key("hl:idem:", key, NULL);
+    if (k == NULL)
+        return HL_NOMEM;
+    rs_op op;
+    hl_status st = srv__redis_op_begin(s, &op);
+    if (st == HL_OK) {
+        const char *argv[7] = {"EVAL", LUA_IDEM_REPLACE, "1", k, expected, value, ttlbuf};
+        long long res = 0;
+        st = srv__redis_op_int(&op, &res, 7, argv, NULL);
+        if (st == HL_OK && res != 1)
+            st = res < 0 ? HL_NOTFOUND : HL_BUSY;
+        st = srv__redis_op_end(&op, st);
+    }
+    free(k);
+    return st;
+}
+
 static hl_status rs_ping(srv_store *base)
 {
     rs_store *s = (rs_store *)base;
@@ -846,6 +884,7 @@ static const srv_store_ops rs_ops = {
     .cache_get = rs_cache_get,
     .cache_put = rs_cache_put,
     .idem_claim = rs_idem_claim,
+    .idem_replace = rs_idem_replace,
     .owner_admit = rs_owner_admit,
     .owner_release = rs_owner_release,
     .ping = rs_ping,

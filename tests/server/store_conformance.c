@@ -730,6 +730,22 @@ START_TEST(owner_limits_active_jobs)
 }
 END_TEST
 
+START_TEST(idem_replace_cas)
+{
+    srv_store *s = sc_make();
+    char *old = NULL;
+    ck_assert_int_eq(s->ops->idem_replace(s, "k", "a", "b", 0), HL_NOTFOUND);
+    ck_assert_int_eq(s->ops->idem_claim(s, "k", "a", 0, NULL), HL_OK);
+    ck_assert_int_eq(s->ops->idem_replace(s, "k", "x", "b", 0), HL_BUSY);
+    ck_assert_int_eq(s->ops->idem_replace(s, "k", "a", "b", 60), HL_OK);
+    ck_assert_int_eq(s->ops->idem_replace(s, "k", "a", "c", 60), HL_BUSY); /* one winner */
+    ck_assert_int_eq(s->ops->idem_claim(s, "k", "z", 0, &old), HL_BUSY);
+    ck_assert_str_eq(old, "b");
+    free(old);
+    s->ops->destroy(s);
+}
+END_TEST
+
 TCase *sc_tcase(const sc_backend *b)
 {
     g_backend = *b;
@@ -755,5 +771,6 @@ TCase *sc_tcase(const sc_backend *b)
     tcase_add_test(tc, job_incr_counts);
     tcase_add_test(tc, job_incr_races_all_count);
     tcase_add_test(tc, owner_limits_active_jobs);
+    tcase_add_test(tc, idem_replace_cas);
     return tc;
 }
