@@ -80,6 +80,10 @@ expect 0 "" cluster --in "$data/blobs.features.npy" --out "$tmp/l2.npy" --quiet 
 [ -s "$tmp/err" ] && fail "--quiet still wrote to stderr: $(cat "$tmp/err")"
 cmp -s "$tmp/l.npy" "$tmp/l2.npy" || fail "same input, different labels across thread counts"
 
+# Every point its own cluster: pairwise precision is undefined and prints as JSON null.
+expect 0 "" eval --pred "$data/blobs.labels_unique.npy" --true "$data/blobs.labels.npy" --json
+grep -q '"fp_precision": null' "$tmp/out" || fail "undefined precision is not null: $(cat "$tmp/out")"
+
 # kNN method flags: the per-level method shows in --stats; the IVF is thread-count invariant.
 expect 2 "--knn must be auto, exact or ivf, got 'hnsw'" cluster --in "$data/blobs.features.npy" \
   --out "$tmp/l.npy" --knn hnsw
