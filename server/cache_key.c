@@ -7,17 +7,18 @@
 
 void srv_params_canonical(const hl_cluster_params *p, char *out, size_t len)
 {
-    snprintf(out, len, "k=%d;tau=%.9g;max_levels=%d;early_stop=%d;min_cluster_size=%d;knn=exact",
-             p->k, (double)p->tau, p->max_levels, p->early_stop ? 1 : 0, p->min_cluster_size);
+    snprintf(out, len, "k=%d;tau=%.9g;max_levels=%d;early_stop=%d;min_cluster_size=%d;knn=%s", p->k,
+             (double)p->tau, p->max_levels, p->early_stop ? 1 : 0, p->min_cluster_size,
+             hl_knn_method_name(p->knn));
 }
 
 void srv_params_json(const hl_cluster_params *p, char *out, size_t len)
 {
     snprintf(out, len,
              "{\"k\":%d,\"tau\":%.6g,\"max_levels\":%d,\"min_cluster_size\":%d,"
-             "\"early_stop\":%s,\"knn\":\"exact\"}",
+             "\"early_stop\":%s,\"knn\":\"%s\"}",
              p->k, (double)p->tau, p->max_levels, p->min_cluster_size,
-             p->early_stop ? "true" : "false");
+             p->early_stop ? "true" : "false", hl_knn_method_name(p->knn));
 }
 
 static void to_hex(XXH128_hash_t h, char out[33])

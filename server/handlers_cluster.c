@@ -189,10 +189,9 @@ static hl_status resolve(srv_ctx *ctx, const srv_req *req, srv_resp *resp, const
     if (rp->has_new_clusters)
         st = hl_error_set(&err, HL_INVAL, "params/new_clusters",
                           "new_clusters belongs to assignment, not to POST /v1/cluster");
-    else if (rp->has_knn && strcmp(rp->knn, "auto") != 0 && strcmp(rp->knn, "exact") != 0)
+    else if (rp->has_knn && hl_knn_method_parse(rp->knn, &p->knn) != HL_OK)
         st = hl_error_set(&err, HL_INVAL, "params/knn",
-                          "knn must be auto or exact, got '%s' (approximate kNN is not built)",
-                          rp->knn);
+                          "knn must be auto, exact or ivf, got '%s' (HNSW is not built)", rp->knn);
     hl_error pe;
     hl_error_clear(&pe);
     if (st == HL_OK && (st = hl_cluster_params_check(p, &pe)) != HL_OK)

@@ -78,10 +78,17 @@ START_TEST(canonical_params)
     char c[160], j[256];
     srv_params_canonical(&p, c, sizeof(c));
     ck_assert_str_eq(c, "k=10;tau=0.800000012;max_levels=10;early_stop=1;min_cluster_size=1;"
-                        "knn=exact");
+                        "knn=auto");
     srv_params_json(&p, j, sizeof(j));
     ck_assert_str_eq(j, "{\"k\":10,\"tau\":0.8,\"max_levels\":10,\"min_cluster_size\":1,"
-                        "\"early_stop\":true,\"knn\":\"exact\"}");
+                        "\"early_stop\":true,\"knn\":\"auto\"}");
+    /* The method is part of the key and of the job's params. */
+    p.knn = HL_KNN_IVF;
+    srv_params_canonical(&p, c, sizeof(c));
+    ck_assert_str_eq(c, "k=10;tau=0.800000012;max_levels=10;early_stop=1;min_cluster_size=1;"
+                        "knn=ivf");
+    srv_params_json(&p, j, sizeof(j));
+    ck_assert(strstr(j, "\"knn\":\"ivf\"") != NULL);
     char h1[33], h2[33];
     srv_hash_hex("abc", 3, h1);
     srv_hash_hex("abd", 3, h2);

@@ -329,6 +329,18 @@ START_TEST(cache_hits)
     json_decref(o);
     run_queue();
     ck_assert_uint_eq(srv_metrics_jobs_computed(ctx.metrics), computed + 1);
+    /* Another kNN method is other work as well, and the job reports the method. */
+    ck_assert_int_eq(submit("application/x-npy", blobs, blobs_len, "knn=ivf", c, &o), 202);
+    ck_assert(json_is_false(json_object_get(o, "cached")));
+    ck_assert_str_eq(jstr(json_object_get(o, "params"), "knn"), "ivf");
+    json_decref(o);
+    run_queue();
+    ck_assert_uint_eq(srv_metrics_jobs_computed(ctx.metrics), computed + 2);
+    srv_resp rc;
+    o = get(srv_h_job_get, c, NULL, &rc);
+    ck_assert_str_eq(jstr(o, "status"), "succeeded");
+    json_decref(o);
+    srv_resp_clear(&rc);
     srv_resp ra, rb;
     json_t *ja = get(srv_h_job_result, a, NULL, &ra), *jb = get(srv_h_job_result, b, NULL, &rb);
     ck_assert(json_equal(json_object_get(ja, "labels"), json_object_get(jb, "labels")));
