@@ -10,7 +10,9 @@
 #   4. for the largest N, the F-score reference: the same pipeline with exact kNN on the
 #      subset of its first 100k rows (the generator shuffles rows, so a random subset).
 # Usage: bench/scale.sh [N...] (default 10000 100000 1000000). THREADS (default 2), BUILD
-# (default build, configured with HL_BUILD_BENCH=ON). Output: bench/out/scale/*.log.
+# (default build, configured with HL_BUILD_BENCH=ON), HNSW=M adds FAISS IndexHNSWFlat with
+# that M for N <= 100k (bench/RESULTS.md ran it separately:
+# scale_faiss.py --hnsw 16 --no-ivf). Output: bench/out/scale/*.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${BUILD:-build}
@@ -76,7 +78,7 @@ for n in $NS; do
     echo "## FAISS"
     $py bench/scale_faiss.py --in "$d.x.npy" --gt "$out/gt_$n.npy" --threads "$T" \
       --flat-queries $((q < 2000 ? q : 2000)) --ours-ivf-seconds "$ivf_s" --ours-recall "$rec" \
-      --ours-exact-seconds "$ex_s"
+      --ours-exact-seconds "$ex_s" $([ -n "${HNSW:-}" ] && [ "$n" -le 100000 ] && echo --hnsw "$HNSW")
     echo "## hilander cluster (auto kNN)"
     cluster "$d.x.npy" "$d.y.npy"
   } 2>&1 | tee "$log"

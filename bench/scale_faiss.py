@@ -28,6 +28,31 @@ def recall(approx, exact):
     return hit / tot
 
 
+def hnsw(a, x, q, gt):
+    """FAISS HNSW (IndexHNSWFlat, inner product): build time, then per efSearch the sample's
+    search time and recall; full estimate = build + search time scaled to all n rows."""
+    n, d = x.shape
+    nq = len(q)
+    index = faiss.IndexHNSWFlat(d, a.hnsw, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = 2 * a.hnsw if a.hnsw >= 20 else 40
+    l0, t0 = load1(), time.time()
+    index.add(x)
+    t_build = time.time() - t0
+    print(f"step=faiss_hnsw_build n={n} M={a.hnsw} efConstruction={index.hnsw.efConstruction} "
+          f"seconds={t_build:.3f} load1={l0:.2f}", flush=True)
+    for ef in [int(v) for v in a.ef.split(",")]:
+        index.hnsw.efSearch = ef
+        l0, t0 = load1(), time.time()
+        _, ii = index.search(q, a.k)
+        t = time.time() - t0
+        r = recall(ii, gt)
+        print(f"step=faiss_hnsw n={n} M={a.hnsw} efSearch={ef} queries={nq} seconds={t:.3f} "
+              f"load1={l0:.2f} full_estimate_seconds={t_build + t * n / nq:.1f} recall={r:.4f}",
+              flush=True)
+        if r >= 0.999:
+            break
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--in", dest="inp", required=True)
@@ -40,6 +65,9 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--flat-queries", type=int, default=0, help="flat search on the first F "
                     "sample queries only (0: all), scaled to n")
+    ap.add_argument("--hnsw", type=int, default=0, help="also FAISS IndexHNSWFlat with this M")
+    ap.add_argument("--ef", default="16,32,64,128,256", help="HNSW efSearch values")
+    ap.add_argument("--no-ivf", action="store_true", help="skip the flat and IVF references")
     ap.add_argument("--ours-ivf-seconds", type=float, default=0.0)
     ap.add_argument("--ours-recall", type=float, default=0.0)
     ap.add_argument("--ours-exact-seconds", type=float, default=0.0)
@@ -53,6 +81,10 @@ def main():
     q = np.ascontiguousarray(x[np.arange(nq) * n // nq])
     scale = n / nq
 
+    if a.hnsw > 0:
+        hnsw(a, x, q, gt)
+    if a.no_ivf:
+        return
     fq = a.flat_queries if 0 < a.flat_queries < nq else nq
     flat = faiss.IndexFlatIP(d)
     flat.add(x)
