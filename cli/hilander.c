@@ -114,8 +114,21 @@ static void print_stats(const hl_clustering *c, double seconds)
                 s->edges, s->links, s->clusters, hl_knn_method_name(s->knn), s->sec_knn, s->sec_gnn,
                 s->sec_decode);
     }
-    fprintf(stderr, "total %.2f s, peak RSS %.1f MiB, engine arena peak %.1f MiB\n", seconds,
-            cli_peak_rss_mib(), (double)c->arena_peak / 1048576.0);
+    /* CPU time and load average: on a shared machine wall time alone says little. */
+    struct rusage ru;
+    double cpu = -1.0, load = -1.0;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+              (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f != NULL) {
+        if (fscanf(f, "%lf", &load) != 1)
+            load = -1.0;
+        fclose(f);
+    }
+    fprintf(stderr,
+            "total %.2f s, peak RSS %.1f MiB, engine arena peak %.1f MiB, CPU %.2f s, load %.2f\n",
+            seconds, cli_peak_rss_mib(), (double)c->arena_peak / 1048576.0, cpu, load);
 }
 
 static int print_metrics(const char *cmd, const int32_t *truth, const int32_t *pred, size_t n,

@@ -95,7 +95,8 @@ for m in ivf exact; do
   expect 0 "" cluster --in "$data/blobs.features.npy" --out "$tmp/k_$m.npy" --knn $m --stats \
     --quiet --threads 2 --labels "$data/blobs.labels.npy"
   grep -Eq "${stats_re}$m " "$tmp/err" || fail "--knn $m: level 0 is not $m: $(cat "$tmp/err")"
-  grep -Eq "^total [0-9.]+ s, peak RSS [1-9][0-9.]* MiB" "$tmp/err" || fail "--stats: no peak RSS"
+  grep -Eq "^total [0-9.]+ s, peak RSS [1-9][0-9.]* MiB, .*, CPU [0-9.]+ s, load [0-9.]+$" \
+    "$tmp/err" || fail "--stats: no peak RSS, CPU time or load: $(cat "$tmp/err")"
   fp=$(sed -n 's/^pairwise  F \([0-9.]*\).*/\1/p' "$tmp/out")
   awk -v f="$fp" 'BEGIN { exit !(f > 0.9) }' || fail "--knn $m: blobs Fp $fp <= 0.9"
 done
