@@ -133,7 +133,7 @@ static int rank_in(const hl__mixed *g, int32_t j, int32_t q, float s_qj)
     }
     int before = 0;
     for (int c = 0; c < deg; c++)
-        before += s[c] >= s_qj;
+        before += s[c] >= s_qj && nb[c] != q;
     return before < g->width ? before + 1 : g->width + 1;
 }
 
