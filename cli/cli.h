@@ -40,7 +40,8 @@ int cli_load_model_crc(const char *cmd, const char *spec, hl_model **out, uint32
 /** `hilander train` (cmd_train.c). */
 int cli_cmd_train(int argc, char **argv);
 
-/** `hilander assign` (cmd_assign.c). */
+/** `hilander assign` and `hilander state-info` (cmd_assign.c). */
 int cli_cmd_assign(int argc, char **argv);
+int cli_cmd_state_info(int argc, char **argv);
 
 #endif

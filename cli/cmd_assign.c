@@ -6,6 +6,8 @@
  *                   [--new-clusters open|unassigned] [--update-state STATE2]
  *                   [--model FILE|none] [--attach any|denser] [--threads N] [--quiet]
  *
+ *   hilander state-info --state STATE [--labels-out L.npy] [--levels-out F.npy]
+ *
  * The model must be the one that made the state (same file checksum). Exit codes as the
  * other commands: 2 for bad arguments or input (corrupt state, dimension mismatch, wrong
  * model), 1 for resource failures.
@@ -165,4 +167,66 @@ int cli_cmd_assign(int argc, char **argv)
     hl_assign_state_free(s);
     hl_fmatrix_free(&x);
     return rc;
+}
+
+int cli_cmd_state_info(int argc, char **argv)
+{
+    const char *path = NULL, *labels_out = NULL, *levels_out = NULL;
+    cli_opt opts[] = {
+        {"state", CLI_STR, &path, 1, 0, 0, "STATE", "clustering state file"},
+        {"labels-out", CLI_STR, &labels_out, 0, 0, 0, "L.npy",
+         "final labels of every stored point, int32 (N,)"},
+        {"levels-out", CLI_STR, &levels_out, 0, 0, 0, "F.npy",
+         "every level's labels of every stored point, int32 (L, N)"},
+    };
+    int r = cli_opts_parse("state-info", "Verify and describe a clustering state file.", opts,
+                           ARRAY_LEN(opts), argc, argv);
+    if (r != CLI_PARSE_OK)
+        return r == CLI_PARSE_HELP ? 0 : 2;
+    hl_error err;
+    hl_error_clear(&err);
+    hl_assign_state *s;
+    hl_status st = hl_statefile_load(path, &s, &err);
+    if (st != HL_OK)
+        return cli_fail("state-info", &err, st);
+    size_t clusters = 0, unassigned = 0;
+    int32_t top = -1;
+    for (size_t i = 0; i < s->n; i++) {
+        unassigned += s->labels[i] < 0;
+        top = s->labels[i] > top ? s->labels[i] : top;
+    }
+    int32_t *seen = calloc((size_t)top + 2, sizeof(int32_t));
+    for (size_t i = 0; seen != NULL && i < s->n; i++)
+        if (s->labels[i] >= 0 && !seen[s->labels[i]]++)
+            clusters++;
+    free(seen);
+    printf("points          %zu\ndim             %zu\nlevels          %d (nodes", s->n, s->d,
+           s->n_levels);
+    for (int l = 0; l < s->n_levels; l++)
+        printf(" %zu", s->levels[l].n);
+    printf(")\nclusters        %zu (largest id %d, %zu points with -1)\nk               %d\n"
+           "tau             %.3f\n",
+           clusters, (int)top, unassigned, s->k, (double)s->tau);
+    if (s->has_model)
+        printf("model           '%s' (%s, crc32c:%08x)\n", s->model_name,
+               hl_model_kind_name(s->model_cfg.kind), (unsigned)s->model_checksum);
+    else
+        printf("model           none\n");
+    size_t shape[2] = {s->n, 0};
+    if (labels_out != NULL)
+        st = hl_npy_save_i32(labels_out, s->labels, 1, shape, &err);
+    if (st == HL_OK && levels_out != NULL) {
+        int32_t *all = malloc((size_t)s->n_levels * s->n * sizeof(int32_t));
+        if (all == NULL) {
+            hl_assign_state_free(s);
+            return cli_fail("state-info", NULL, HL_NOMEM);
+        }
+        for (int l = 0; l < s->n_levels; l++)
+            memcpy(all + (size_t)l * s->n, s->levels[l].labels, s->n * sizeof(int32_t));
+        size_t ls[2] = {(size_t)s->n_levels, s->n};
+        st = hl_npy_save_i32(levels_out, all, 2, ls, &err);
+        free(all);
+    }
+    hl_assign_state_free(s);
+    return st == HL_OK ? 0 : cli_fail("state-info", &err, st);
 }

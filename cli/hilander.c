@@ -392,6 +392,7 @@ static const cli_cmd commands[] = {
     {"knn", cmd_knn, "exact cosine k nearest neighbours"},
     {"train", cli_cmd_train, "meta-train a model on labelled embeddings"},
     {"model-info", cmd_model_info, "verify and describe a model file"},
+    {"state-info", cli_cmd_state_info, "verify and describe a clustering state file"},
 };
 
 static void usage(FILE *f)

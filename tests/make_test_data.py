@@ -429,8 +429,10 @@ def tiny_state(kind):
                 (p + "fstats", 0, (6,), [0.9, 0.8, 0.9, 0.05, 0.1, 0.05], None)]
         for f in ("node", "hidden0", "S", "cmean"):
             if f in widths and (f != "cmean" or l > 0):
-                arr.append((p + f, 0, (n_l, widths[f]),
-                            rng.standard_normal((n_l, widths[f])).astype(np.float32), None))
+                v = rng.standard_normal((n_l, widths[f])).astype(np.float32)
+                if f == "cmean":  # means of unit vectors: norm at most 1
+                    v = (0.5 * v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+                arr.append((p + f, 0, (n_l, widths[f]), v, None))
     return h, arr
 
 
@@ -501,6 +503,10 @@ def states():
          "bad level count 0"),
         ("state_model_config", state_file(dict(h, hidden=3), arr), "FORMAT",
          "bad model configuration"),
+        ("state_not_normalised", with_array(0, data=2 * np.asarray(arr0[0][3])), "FORMAT",
+         "point 0: features are not L2-normalised"),
+        ("state_sim_range", with_array(sim_i, data=[[1.5]] * 4), "FORMAT",
+         "similarity 1.5 is not a cosine similarity"),
     ]
     for name, data, status, msg in bad:
         write_case("invalid", name, data, expected_invalid(S, status, msg))

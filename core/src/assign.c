@@ -421,6 +421,25 @@ static hl_status next_level(as_run *R, int l, const hl__anodes *A, as_dec *D)
     return HL_OK;
 }
 
+static int finite(const float *x, size_t n)
+{
+    for (size_t i = 0; x != NULL && i < n; i++)
+        if (!isfinite(x[i]))
+            return 0;
+    return 1;
+}
+
+/* Everything the state would keep of the new nodes, and their scores, is finite. */
+static int finite_outputs(const as_run *R, const as_lvl *V, const hl__anodes *A)
+{
+    size_t nn = V->nn;
+    int ok = finite(V->prob, nn * (size_t)V->width) && finite(A->dens, nn) &&
+             finite(A->node, nn * R->w.node) && finite(A->S, nn * R->w.S);
+    for (int h = 0; h < HL_MAX_CONV - 1; h++)
+        ok = ok && finite(A->hidden[h], nn * R->w.hidden[h]);
+    return ok;
+}
+
 static hl_status run_level(as_run *R, int l)
 {
     const hl_assign_level *L = &R->s->levels[l];
@@ -447,6 +466,8 @@ static hl_status run_level(as_run *R, int l)
     st = find_neighbours(R, l, &V, A);
     if (st == HL_OK)
         st = score_level(R, l, &V, A);
+    if (st == HL_OK && !finite_outputs(R, &V, A))
+        st = HL_FORMAT; /* only a forged state can make finite inputs overflow */
     if (st == HL_OK && hl_cancel_requested(&R->p->cancel))
         st = HL_CANCELED;
     if (st == HL_OK) {
@@ -737,6 +758,11 @@ hl_status hl_assign_run(const hl_assign_state *s, const hl_model *m, const float
         if (st != HL_OK) {
             if (st == HL_CANCELED)
                 hl_error_set(err, st, NULL, "canceled");
+            else if (st == HL_FORMAT)
+                hl_error_set(err, st, "state",
+                             "the clustering state gives non-finite values at level %d "
+                             "(a corrupt state?)",
+                             l);
             else
                 hl_error_set(err, st, NULL, "assignment failed at level %d: %s", l,
                              hl_status_str(st));

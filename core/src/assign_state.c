@@ -75,6 +75,20 @@ static int all_finite(const float *x, size_t n)
     return 1;
 }
 
+/* Rows of normalised features or means have a norm of at most 1 (0 for zero rows); the
+ * engine's inner products rely on it. Returns the first row that exceeds it, or n. */
+static size_t first_long_row(const float *x, size_t n, size_t d)
+{
+    for (size_t i = 0; i < n; i++) {
+        double ss = 0.0;
+        for (size_t j = 0; j < d; j++)
+            ss += (double)x[i * d + j] * (double)x[i * d + j];
+        if (!(ss <= 1.0 + 1e-3))
+            return i;
+    }
+    return n;
+}
+
 /* An optional array must exist exactly when its width is non-zero, and be finite. */
 static hl_status check_opt(const float *a, size_t rows, size_t width, int l, const char *name,
                            hl_error *err)
@@ -136,11 +150,19 @@ static hl_status check_level(const hl_assign_state *s, const hl_assign_widths *w
     hl_status st = check_rows(s, L, l, err);
     if (st != HL_OK)
         return st;
+    for (size_t i = 0; i < L->n * w; i++)
+        if (!(fabsf(L->sim[i]) <= 1.001f))
+            return hl_error_set(err, HL_FORMAT, "sim",
+                                "level %d: similarity %g is not a cosine similarity", l,
+                                (double)L->sim[i]);
     st = check_opt(L->node, L->n, wd->node, l, "node", err);
     if (st == HL_OK)
         st = check_opt(L->S, L->n, wd->S, l, "S", err);
     if (st == HL_OK)
         st = check_opt(L->cmean, L->n, l > 0 && wd->cmean ? s->d : 0, l, "cmean", err);
+    if (st == HL_OK && L->cmean != NULL && first_long_row(L->cmean, L->n, s->d) < L->n)
+        return hl_error_set(err, HL_FORMAT, "cmean", "level %d: cluster mean %zu has norm > 1", l,
+                            first_long_row(L->cmean, L->n, s->d));
     for (int h = 0; st == HL_OK && h < HL_MAX_CONV - 1; h++)
         st = check_opt(L->hidden[h], L->n, wd->hidden[h], l, "hidden", err);
     for (size_t i = 0; st == HL_OK && i < s->n; i++)
@@ -197,6 +219,9 @@ hl_status hl_assign_state_check(const hl_assign_state *s, hl_error *err)
         return st;
     if (!all_finite(s->x, nd))
         return hl_error_set(err, HL_FORMAT, "x", "non-finite value in the features");
+    size_t row = first_long_row(s->x, s->n, s->d);
+    if (row < s->n)
+        return hl_error_set(err, HL_FORMAT, "x", "point %zu: features are not L2-normalised", row);
     for (size_t i = 0; i < s->n; i++)
         if (s->labels[i] < -1)
             return hl_error_set(err, HL_FORMAT, "labels", "point %zu has label %d", i,

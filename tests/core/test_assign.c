@@ -581,6 +581,12 @@ START_TEST(test_state_check)
     CORRUPT(s->model_cfg.hidden = 15, s->model_cfg.hidden = 16);
     CORRUPT(s->model_cfg.dim = D + 1, s->model_cfg.dim = D);
     CORRUPT(s->has_model = 2, s->has_model = 1);
+    fk = s->x[3 * D];
+    CORRUPT(s->x[3 * D] = 1.5f, s->x[3 * D] = fk);
+    fk = L0->sim[0];
+    CORRUPT(L0->sim[0] = 1.01f, L0->sim[0] = fk);
+    fk = L1->cmean[D];
+    CORRUPT(L1->cmean[D] = 2.0f, L1->cmean[D] = fk);
 #undef CORRUPT
     hl_assign_state_free(s);
     hl_clustering_free(c);
