@@ -3,6 +3,7 @@
  *
  *   bench_assign --data X.npy --labels Y.npy [--model M.hlm|none] [--seed S] [--batch B]
  *                [--threads T] [--attach any|denser] [--extra E] [--sigma F]
+ *                [--extra-out Y.npy] [--dump DIR]
  *
  * 1. Splits the points into halves A and B by a seeded shuffle.
  * 2. Clusters A (keeping the state), then assigns B in batches of B points, applying each.
@@ -11,6 +12,8 @@
  * 4. Clusters all points (keeping the state) and times assigning E extra points, copies of
  *    random points with Gaussian noise of standard deviation F per coordinate.
  * Times are wall and process CPU seconds of hl_assign_run() (and apply) only.
+ * --extra-out writes the perturbed points (for timing the CLI); --dump writes the label
+ * arrays of step 3 as .npy files into DIR (truth, a_alone, incremental, at_once, levels).
  */
 #include "hl/assign.h"
 #include "hl/metrics.h"
@@ -46,7 +49,7 @@ static void die(const char *what, const hl_error *e)
 }
 
 typedef struct opts {
-    const char *data, *labels, *model, *dump;
+    const char *data, *labels, *model, *dump, *extra_out;
     uint64_t seed;
     size_t batch, extra;
     int threads;
@@ -79,6 +82,8 @@ static void parse(int argc, char **argv, opts *o)
             o->extra = strtoull(v, NULL, 10);
         else if (strcmp(k, "--threads") == 0)
             o->threads = atoi(v);
+        else if (strcmp(k, "--extra-out") == 0)
+            o->extra_out = v;
         else if (strcmp(k, "--dump") == 0)
             o->dump = v;
         else if (strcmp(k, "--sigma") == 0)
@@ -93,7 +98,7 @@ static void parse(int argc, char **argv, opts *o)
     if (o->data == NULL || o->labels == NULL || o->batch == 0 || o->threads < 1) {
         fprintf(stderr, "usage: bench_assign --data X.npy --labels Y.npy [--model M.hlm|none] "
                         "[--seed S] [--batch B] [--threads T] [--attach any|denser] [--extra E] "
-                        "[--sigma F]\n");
+                        "[--sigma F] [--extra-out Y.npy] [--dump DIR]\n");
         exit(2);
     }
 }
@@ -172,6 +177,13 @@ static void time_full(const float *x, size_t n, size_t d, const hl_model *m, uin
         size_t src = (size_t)hl_rng_below(&r, n);
         for (size_t k = 0; k < d; k++)
             y[i * d + k] = x[src * d + k] + o->sigma * (float)hl_rng_normal(&r);
+    }
+    if (o->extra_out != NULL) {
+        size_t shape[2] = {o->extra, d};
+        hl_error e;
+        hl_error_clear(&e);
+        if (hl_npy_save_f32(o->extra_out, y, 2, shape, &e) != HL_OK)
+            die("extra-out", &e);
     }
     int32_t *lab = malloc(o->extra * sizeof(int32_t));
     double tw, tc;
