@@ -13,9 +13,9 @@
  *      all unassigned). It can only lose if its lock
  *      expired and another assign wrote meanwhile; it then starts again from 2 with the newer
  *      state (at most CAS_ATTEMPTS times), so no assign is ever lost or applied twice;
- *   4. releases the lock, stores its result (labels, scores, ids) and refreshes the cluster
- *      job's record (state_version, state_n, and its TTL, so the record lives as long as the
- *      state it describes).
+ *   4. refreshes the cluster job's record (state_version, state_n, and its TTL, so the record
+ *      lives as long as the state it describes) while still holding the lock, releases the
+ *      lock and stores its result (labels, scores, ids).
  * Readers of the state (other assigns) see version v until v + 1 is completely written.
  */
 #include "jobs.h"
@@ -257,6 +257,11 @@ hl_status srv__assign_execute(srv_ctx *ctx, srv_job *j, hl_error *err)
     uint64_t version = 0;
     size_t n_state = 0;
     st = assign_locked(ctx, j, &a, &version, &n_state, err);
+    /* The record is written under the lock: the next assign's write comes after it, so the
+     * record's state_version never goes back. */
+    if (st == HL_OK)
+        record_state(ctx, j->clustering, version, n_state,
+                     j->model != NULL ? j->model->checksum : 0, ctx->cfg->result_ttl);
     hl_status us = ctx->store->ops->unlock(ctx->store, j->clustering, j->id);
     if (us != HL_OK && us != HL_NOTFOUND)
         log_state(SRV_LOG_WARN, "releasing the clustering's lock failed (it expires)", j->id,
@@ -264,8 +269,6 @@ hl_status srv__assign_execute(srv_ctx *ctx, srv_job *j, hl_error *err)
     if (st == HL_OK) {
         srv_metrics_computed(ctx->metrics);
         srv_metrics_points(ctx->metrics, j->x.rows);
-        record_state(ctx, j->clustering, version, n_state,
-                     j->model != NULL ? j->model->checksum : 0, ctx->cfg->result_ttl);
         st = store_assign_result(ctx, j, a, version);
         if (st != HL_OK)
             hl_error_set(err, st, NULL, "storing the result failed: %s", hl_status_str(st));

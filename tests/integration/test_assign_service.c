@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -146,10 +147,12 @@ static void state_of(int port, const char *cid, long long *version, long long *n
 
 /* ---- cases ---- */
 
-/* New points of existing blobs get the id their blob has among the stored points. */
-static void case_flow(int port, char *cid)
+/* New points of existing blobs get the id their blob has among the stored points; far points
+ * get -1 with the unassigned policy (the state keeps its version) and new ids with the open
+ * one; the stored points keep their ids throughout. */
+static void case_flow(int port, char *cid, int32_t *stored)
 {
-    int32_t stored[N_STORED], lab[50];
+    int32_t lab[50];
     if (cluster_stored(port, cid, stored) != 0)
         return;
     long long v = 0, sv = 0, sn = 0;
@@ -185,12 +188,61 @@ static void case_flow(int port, char *cid)
     state_of(port, cid, &sv, &sn);
     CHECK(sv == 2 && sn == N_STORED + 50, "unassigned points changed the state: v%lld n%lld", sv,
           sn);
+    /* The same far points with the open policy: new ids, above every existing one, one per
+     * blob they came from. */
+    int32_t max_id = -1, far_lab[10];
+    for (size_t i = 0; i < N_STORED; i++)
+        max_id = stored[i] > max_id ? stored[i] : max_id;
+    for (size_t i = 0; i < 50; i++)
+        max_id = lab[i] > max_id ? lab[i] : max_id;
+    b = body_of(far, 0, 10, "");
+    http(port, "POST", path, "application/json", b, strlen(b), WAIT, 0, &r);
+    free(b);
+    l = json_object_get(r.json, "labels");
+    int fresh = r.status == 200 && json_array_size(l) == 10 &&
+                json_integer_value(json_object_get(r.json, "n_new_clusters")) >= 1 &&
+                json_integer_value(json_object_get(r.json, "state_version")) == 3;
+    for (size_t i = 0; fresh && i < 10; i++) {
+        far_lab[i] = (int32_t)json_integer_value(json_array_get(l, i));
+        fresh = far_lab[i] > max_id;
+    }
+    for (size_t i = 0; fresh && i < 10; i++)
+        for (size_t j = 0; j < i; j++)
+            fresh = fresh && (g_truth[i] == g_truth[j]) == (far_lab[i] == far_lab[j]);
+    CHECK(fresh, "far points with open (ids above %d): %ld %.300s", max_id, r.status, r.body);
+    hfree(&r);
+    state_of(port, cid, &sv, &sn);
+    CHECK(sv == 3 && sn == N_STORED + 60, "state after the new clusters: v%lld n%lld", sv, sn);
+    /* The stored points, assigned again, meet their twins: each gets its original id. */
+    int32_t again[N_STORED];
+    st = assign_rows(port, cid, 0, N_STORED, ",\"params\":{\"new_clusters\":\"unassigned\"}", again,
+                     &v);
+    CHECK(st == 200 && memcmp(again, stored, sizeof(again)) == 0,
+          "stored points re-assigned: %ld, ids %s", st,
+          memcmp(again, stored, sizeof(again)) == 0 ? "kept" : "changed");
 }
 
-static void case_errors(int port, const char *cid)
+/* The clustering's labels from its own result (what assigns must never change). */
+static int result_labels(int port, const char *cid, int32_t *lab, size_t n)
+{
+    char p[128];
+    snprintf(p, sizeof(p), "/v1/jobs/%s/result", cid);
+    hresp r;
+    long st = GET(port, p, &r);
+    json_t *l = json_object_get(r.json, "labels");
+    int ok = st == 200 && json_array_size(l) == n;
+    for (size_t i = 0; ok && i < n; i++)
+        lab[i] = (int32_t)json_integer_value(json_array_get(l, i));
+    hfree(&r);
+    return ok ? 0 : -1;
+}
+
+static void case_errors(int port, const char *cid, const int32_t *stored)
 {
     hresp r;
-    char path[128];
+    char path[128], qpath[192];
+    long long v0 = 0, n0 = 0, v = 0, n = 0;
+    state_of(port, cid, &v0, &n0);
     const char *one = "{\"embeddings\":[[1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]]}";
     http(port, "POST", "/v1/clusterings/j_unknown/assign", "application/json", one, strlen(one),
          NULL, 0, &r);
@@ -199,6 +251,11 @@ static void case_errors(int port, const char *cid)
     snprintf(path, sizeof(path), "/v1/clusterings/%s/assign", cid);
     const char *two_d = "{\"embeddings\":[[1,0]]}";
     http(port, "POST", path, "application/json", two_d, strlen(two_d), NULL, 0, &r);
+    CHECK_PROBLEM(&r, 422, "dimension-mismatch");
+    hfree(&r);
+    float raw[2 * D] = {1, 0};
+    snprintf(qpath, sizeof(qpath), "%s?dim=%d", path, 2 * D);
+    http(port, "POST", qpath, "application/octet-stream", raw, sizeof(float) * 2 * D, NULL, 0, &r);
     CHECK_PROBLEM(&r, 422, "dimension-mismatch");
     hfree(&r);
     char bad[256];
@@ -214,48 +271,89 @@ static void case_errors(int port, const char *cid)
     http(port, "POST", path, "application/json", bad, strlen(bad), NULL, 0, &r);
     CHECK_PROBLEM(&r, 422, "invalid-parameter");
     hfree(&r);
+    snprintf(bad, sizeof(bad),
+             "{\"embeddings\":[[1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]],\"labels\":[3]}");
+    http(port, "POST", path, "application/json", bad, strlen(bad), NULL, 0, &r);
+    CHECK_PROBLEM(&r, 422, "invalid-parameter");
+    hfree(&r);
+    snprintf(qpath, sizeof(qpath), "%s?dim=%d&new_clusters=never", path, D);
+    http(port, "POST", qpath, "application/octet-stream", raw, sizeof(float) * D, NULL, 0, &r);
+    CHECK_PROBLEM(&r, 422, "invalid-parameter");
+    hfree(&r);
     http(port, "POST", path, "application/json", "{\"embeddings\":", 14, NULL, 0, &r);
     CHECK_PROBLEM(&r, 400, "malformed-body");
     hfree(&r);
     http(port, "POST", path, "text/plain", "x", 1, NULL, 0, &r);
     CHECK_PROBLEM(&r, 415, "unsupported-media-type");
     hfree(&r);
+    /* NaN and Inf, in JSON (a bare NaN, an overflowing number) and in raw float32. */
     snprintf(bad, sizeof(bad), "{\"embeddings\":[[1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,NaN]]}");
     http(port, "POST", path, "application/json", bad, strlen(bad), NULL, 0, &r);
-    CHECK(r.status == 422 || r.status == 400, "NaN: %ld", r.status);
+    CHECK_PROBLEM(&r, 422, "non-finite-value");
     hfree(&r);
-    float raw[D] = {1};
-    char qpath[160];
+    snprintf(bad, sizeof(bad), "{\"embeddings\":[[1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1e39]]}");
+    http(port, "POST", path, "application/json", bad, strlen(bad), NULL, 0, &r);
+    CHECK_PROBLEM(&r, 422, "non-finite-value");
+    hfree(&r);
+    float nan_rows[2 * D];
+    memcpy(nan_rows, g_x, sizeof(nan_rows));
+    nan_rows[D + 3] = 0.0f / 0.0f;
+    snprintf(qpath, sizeof(qpath), "%s?dim=%d", path, D);
+    http(port, "POST", qpath, "application/octet-stream", nan_rows, sizeof(nan_rows), NULL, 0, &r);
+    CHECK_PROBLEM(&r, 422, "non-finite-value");
+    hfree(&r);
+    http(port, "POST", qpath, "application/octet-stream", nan_rows, sizeof(float) * D + 2, NULL, 0,
+         &r);
+    CHECK_PROBLEM(&r, 400, "invalid-raw");
+    hfree(&r);
+    /* None of that touched the clustering: same version, same points, same labels. */
+    state_of(port, cid, &v, &n);
+    CHECK(v == v0 && n == n0, "bad input changed the state: v%lld n%lld (was v%lld n%lld)", v, n,
+          v0, n0);
+    int32_t now_lab[N_STORED];
+    CHECK(result_labels(port, cid, now_lab, N_STORED) == 0 &&
+              memcmp(now_lab, stored, sizeof(now_lab)) == 0,
+          "the clustering's labels changed");
+    /* A good raw float32 assign: an assign job, which is not itself a clustering. */
+    raw[0] = 1;
     snprintf(qpath, sizeof(qpath), "%s?dim=16&new_clusters=unassigned", path);
-    http(port, "POST", qpath, "application/octet-stream", raw, sizeof(raw), WAIT, 0, &r);
+    http(port, "POST", qpath, "application/octet-stream", raw, sizeof(float) * D, WAIT, 0, &r);
     CHECK(r.status == 200 || r.status == 202, "raw f32 assign: %ld %.200s", r.status, r.body);
+    char aid[64] = "j_none";
+    if (jstr(r.json, "id") != NULL)
+        snprintf(aid, sizeof(aid), "%s", jstr(r.json, "id"));
     hfree(&r);
-    /* A clustering still running: 409. */
-    float *big = rand_f32(12000, 32, 7);
+    snprintf(path, sizeof(path), "/v1/clusterings/%s/assign", aid);
+    http(port, "POST", path, "application/json", one, strlen(one), NULL, 0, &r);
+    CHECK_PROBLEM(&r, 404, "clustering-not-found");
+    hfree(&r);
+    /* A clustering still running (40,000 points take seconds): 409 job-not-finished; once
+     * canceled: 409 job-has-no-result. */
+    size_t nb = 40000;
+    float *big = rand_f32(nb, 32, 7);
     http(port, "POST", "/v1/cluster?dim=32", "application/octet-stream", big,
-         12000 * 32 * sizeof(float), NULL, 0, &r);
+         nb * 32 * sizeof(float), NULL, 0, &r);
     free(big);
-    char running[64];
-    snprintf(running, sizeof(running), "%s", r.status == 202 ? jstr(r.json, "id") : "none");
+    char running[64] = "j_none", got[32] = "";
+    CHECK(r.status == 202, "running clustering: %ld", r.status);
+    if (r.status == 202)
+        snprintf(running, sizeof(running), "%s", jstr(r.json, "id"));
     hfree(&r);
     snprintf(path, sizeof(path), "/v1/clusterings/%s/assign", running);
     const char *thirty_two = "{\"embeddings\":[[1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,"
                              "0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]]}";
     http(port, "POST", path, "application/json", thirty_two, strlen(thirty_two), NULL, 0, &r);
-    CHECK(is_problem(&r, 409, "job-not-finished") || r.status == 202,
-          "assign to a running clustering: %ld %.200s", r.status, r.body);
+    CHECK_PROBLEM(&r, 409, "job-not-finished");
     hfree(&r);
-    char got[32];
-    wait_status(port, running, "succeeded,failed", 120, got);
-    /* An assign job is not a clustering. */
-    http(port, "POST", path, "application/json", thirty_two, strlen(thirty_two), WAIT, 0, &r);
-    char aid[64] = "";
-    if (r.status == 200)
-        snprintf(aid, sizeof(aid), "%s", jstr(r.json, "id"));
+    snprintf(qpath, sizeof(qpath), "/v1/jobs/%s", running);
+    http(port, "DELETE", qpath, NULL, NULL, 0, NULL, 0, &r);
+    CHECK(r.status == 200 || r.status == 202, "cancel the running clustering: %ld", r.status);
     hfree(&r);
-    snprintf(path, sizeof(path), "/v1/clusterings/%s/assign", aid);
+    CHECK(wait_status(port, running, "canceled,succeeded,failed", 120, got) == 0 &&
+              strcmp(got, "canceled") == 0,
+          "the running clustering ended %s", got);
     http(port, "POST", path, "application/json", thirty_two, strlen(thirty_two), NULL, 0, &r);
-    CHECK_PROBLEM(&r, 404, "clustering-not-found");
+    CHECK_PROBLEM(&r, 409, "job-has-no-result");
     hfree(&r);
 }
 
@@ -304,9 +402,99 @@ static int cluster_big(int port, char *id)
  * Redis (`h`), the test holds the clustering's lock for a moment first, so the assigns pile
  * up behind it and then race for it. */
 
+/* A reader running while the assigns do: every read finds a whole version. Through the API
+ * the clustering's job shows a version in [v0, v0 + N_CONC] that never goes back and the
+ * points that version holds, and its result stays readable; with Redis, the state pointer
+ * always names a version whose blob is there (or has just been replaced). */
+typedef struct reader {
+    int port;
+    const char *cid;
+    long long v0, n0;
+    const rh_server *h;
+    atomic_int stop;
+    int reads, bad;
+    long long last, max_seen;
+    char why[300];
+} reader;
+
+#define READER_FAIL(rd, ...)                                                                       \
+    do {                                                                                           \
+        if ((rd)->bad++ == 0)                                                                      \
+            snprintf((rd)->why, sizeof((rd)->why), __VA_ARGS__);                                   \
+    } while (0)
+
+static void reader_redis(reader *rd, redisContext *c)
+{
+    redisReply *p = redisCommand(c, "GET hl:state:%s", rd->cid);
+    if (p == NULL || p->type != REDIS_REPLY_STRING) {
+        READER_FAIL(rd, "redis: no state pointer (reply type %d)", p != NULL ? p->type : -1);
+        if (p != NULL)
+            freeReplyObject(p);
+        return;
+    }
+    /* "n:g": the version and the hex nonce of its blob, hl:state:{id}:v{n}.{g}:meta */
+    char ver[32] = "", nonce[32] = "";
+    if (sscanf(p->str, "%31[0-9]:%31[0-9a-f]", ver, nonce) != 2)
+        READER_FAIL(rd, "redis: state pointer '%s' unreadable", p->str);
+    redisReply *m = redisCommand(c, "EXISTS hl:state:%s:v%s.%s:meta", rd->cid, ver, nonce);
+    redisReply *q = redisCommand(c, "GET hl:state:%s", rd->cid);
+    int whole = m != NULL && m->type == REDIS_REPLY_INTEGER && m->integer == 1;
+    int moved = q != NULL && q->type == REDIS_REPLY_STRING && strcmp(q->str, p->str) != 0;
+    if (!whole && !moved)
+        READER_FAIL(rd, "redis: version %s (nonce %s) named but not stored", ver, nonce);
+    freeReplyObject(p);
+    if (m != NULL)
+        freeReplyObject(m);
+    if (q != NULL)
+        freeReplyObject(q);
+}
+
+static void *reader_main(void *arg)
+{
+    reader *rd = arg;
+    redisContext *c = rd->h != NULL ? rh_connect(rd->h) : NULL;
+    if (rd->h != NULL && c == NULL)
+        READER_FAIL(rd, "redis: no connection");
+    char jp[96], rp[128];
+    snprintf(jp, sizeof(jp), "/v1/jobs/%s", rd->cid);
+    snprintf(rp, sizeof(rp), "/v1/jobs/%s/result?limit=1", rd->cid);
+    rd->last = rd->v0;
+    for (double t0 = now(); !atomic_load(&rd->stop) && now() - t0 < 150 && rd->reads < 100000;
+         rd->reads++) {
+        hresp r;
+        GET(rd->port, jp, &r);
+        json_t *st = json_object_get(r.json, "state");
+        long long v = json_integer_value(json_object_get(st, "version"));
+        long long n = json_integer_value(json_object_get(st, "n"));
+        if (r.status != 200 || !json_is_object(st))
+            READER_FAIL(rd, "job read: %ld, state %s", r.status,
+                        json_is_object(st) ? "{}" : "null");
+        else if (v < rd->last || v > rd->v0 + N_CONC)
+            READER_FAIL(rd, "version %lld after %lld", v, rd->last);
+        else if (n != rd->n0 + (v - rd->v0) * PER_ASSIGN)
+            READER_FAIL(rd, "version %lld holds %lld points", v, n);
+        rd->last = v > rd->last ? v : rd->last;
+        hfree(&r);
+        if (GET(rd->port, rp, &r) != 200)
+            READER_FAIL(rd, "result read: %ld", r.status);
+        hfree(&r);
+        if (c != NULL)
+            reader_redis(rd, c);
+        sleep_ms(5);
+    }
+    if (c != NULL)
+        redisFree(c);
+    return NULL;
+}
+
 static void case_concurrent(const int *ports, int n_ports, const char *cid, long long v0,
                             long long n0, const rh_server *h)
 {
+    reader rd = {.port = ports[n_ports - 1], .cid = cid, .v0 = v0, .n0 = n0, .h = h};
+    atomic_init(&rd.stop, 0);
+    pthread_t rt;
+    int reading = pthread_create(&rt, NULL, reader_main, &rd) == 0;
+    CHECK(reading, "reader thread");
     if (h != NULL)
         CHECK(rh_command(h, "SET hl:lock:%s test-holder PX 1500", cid) == 0, "hold the lock");
     conc c[N_CONC];
@@ -318,6 +506,12 @@ static void case_concurrent(const int *ports, int n_ports, const char *cid, long
     }
     for (int i = 0; i < N_CONC; i++)
         pthread_join(t[i], NULL);
+    atomic_store(&rd.stop, 1);
+    if (reading)
+        pthread_join(rt, NULL);
+    CHECK(rd.reads > 0 && rd.bad == 0,
+          "reader during the assigns: %d reads, %d bad (%s), last version %lld", rd.reads, rd.bad,
+          rd.why, rd.last);
     unsigned seen = 0;
     for (int i = 0; i < N_CONC; i++) {
         CHECK(c[i].status == 200, "concurrent assign %d: %ld", i, c[i].status);
@@ -383,10 +577,11 @@ static void stop(server *s)
 static void run_all(const int *ports, int n_ports, const rh_server *h)
 {
     char cid[40] = "";
-    case_flow(ports[0], cid);
+    int32_t stored[N_STORED];
+    case_flow(ports[0], cid, stored);
     if (cid[0] == '\0')
         return;
-    case_errors(ports[n_ports - 1], cid);
+    case_errors(ports[n_ports - 1], cid, stored);
     case_delete(ports[0], cid);
     char big[40] = "";
     if (cluster_big(ports[0], big) != 0)
