@@ -53,11 +53,15 @@ if [ "$which" = all ] || [ "$which" = universal ]; then
   gen s256 256 0.7 0.9 103
   gen s384 384 0.65 0.85 105
   sets="s32 s96 s128 s256 s384"
+  # select: 60 epochs with early stopping; final: the best epoch select found (30).
+  u_epochs=30
+  [ "$stage" = select ] && u_epochs=60
   xs=$G/train.features.npy ys=$G/train.labels.npy
   for s in $sets; do xs="$xs,$syn/$s.x.npy" ys="$ys,$syn/$s.y.npy"; done
   # shellcheck disable=SC2046
   "$B/cli/hilander" train --kind universal --data "$xs" --labels "$ys" \
-    --n-conv 2 --hidden 128 --epochs 60 --lr 0.003 $(stage_args 0.5) --seed 1 --name universal \
+    --n-conv 2 --hidden 128 --epochs "$u_epochs" --lr 0.003 $(stage_args 0.5) --seed 1 \
+    --name universal \
     --trained-on "glyphs train (3000 classes) + synthetic vMF mixtures, D = 32, 96, 128, 256, 384" \
     --out "$out/universal.hlm"
 fi
