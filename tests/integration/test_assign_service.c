@@ -541,7 +541,9 @@ static void case_concurrent(const int *ports, int n_ports, const char *cid, long
           N_CONC * PER_ASSIGN);
 }
 
-static void case_delete(int port, const char *cid)
+/* DELETE of the cluster job removes its state: assigns answer 404, and with Redis no key of
+ * the state is left. */
+static void case_delete(int port, const char *cid, const rh_server *h)
 {
     char p[128];
     snprintf(p, sizeof(p), "/v1/jobs/%s", cid);
@@ -553,6 +555,16 @@ static void case_delete(int port, const char *cid)
     http(port, "POST", p, "application/json", one, strlen(one), NULL, 0, &r);
     CHECK_PROBLEM(&r, 404, "clustering-not-found");
     hfree(&r);
+    if (h == NULL)
+        return;
+    redisContext *c = rh_connect(h);
+    redisReply *k = c != NULL ? redisCommand(c, "KEYS hl:state:%s*", cid) : NULL;
+    CHECK(k != NULL && k->type == REDIS_REPLY_ARRAY && k->elements == 0,
+          "state keys left after DELETE: %zu", k != NULL ? k->elements : (size_t)-1);
+    if (k != NULL)
+        freeReplyObject(k);
+    if (c != NULL)
+        redisFree(c);
 }
 
 static void stop(server *s)
@@ -582,7 +594,7 @@ static void run_all(const int *ports, int n_ports, const rh_server *h)
     if (cid[0] == '\0')
         return;
     case_errors(ports[n_ports - 1], cid, stored);
-    case_delete(ports[0], cid);
+    case_delete(ports[0], cid, h);
     char big[40] = "";
     if (cluster_big(ports[0], big) != 0)
         return;
