@@ -1,9 +1,12 @@
 /*
  * test_assign_service.c - POST /v1/clusterings/{id}/assign end to end over loopback, with
  * the embedded store (one hilanderd) and with Redis (two hilanderd replicas sharing one
- * redis-server from tests/support/redis_harness.c): the flow and stable ids, every admission
- * error as problem+json, concurrent assigns to one clustering (through both replicas with
- * Redis) ending with one consistent state that holds every point, and DELETE.
+ * redis-server from tests/support/redis_harness.c): the flow and stable ids (points joining
+ * existing clusters, new clusters above every existing id, -1 with new_clusters=unassigned,
+ * stored points keeping their ids), every bad input as problem+json leaving the clustering
+ * as it was, concurrent assigns to one clustering (through both replicas with Redis) each
+ * writing its own version and ending with one state that holds every point, a reader seeing
+ * whole versions meanwhile, and DELETE removing the state.
  *
  * Usage: test_assign_service HILANDERD HILANDER PROJECT_DIR. Prints "N passed, N failed".
  * A missing redis-server fails the Redis part (it is not skipped). Every wait is bounded.
