@@ -102,7 +102,9 @@ static int cluster_stored(int port, char *id, int32_t *lab)
 }
 
 /* POST an assign (JSON) and wait for its result; fills labels; returns the HTTP status of
- * the final answer (200 with the result) and the state version it wrote. */
+ * the final answer (200 with the result), or -2 when that result does not echo the ids or
+ * lacks scores (the reason on stderr), and the state version it wrote. No CHECK here: the
+ * concurrent case calls this from several threads, and its callers check the status. */
 static long assign_rows(int port, const char *cid, size_t first, size_t n, const char *extra,
                         int32_t *lab, long long *version)
 {
@@ -112,12 +114,12 @@ static long assign_rows(int port, const char *cid, size_t first, size_t n, const
     long st = http(port, "POST", path, "application/json", b, strlen(b), WAIT, 0, &r);
     free(b);
     if (st == 202) { /* slower than Prefer: wait on a loaded box: poll, then fetch */
-        char id[64], got[32], rp[128];
+        char id[64], got[32] = "", rp[128];
         snprintf(id, sizeof(id), "%s", jstr(r.json, "id"));
         hfree(&r);
-        CHECK(wait_status(port, id, "succeeded,failed", 120, got) == 0 &&
-                  strcmp(got, "succeeded") == 0,
-              "assign job %s ended %s", id, got);
+        if (wait_status(port, id, "succeeded,failed", 120, got) != 0 ||
+            strcmp(got, "succeeded") != 0)
+            fprintf(stderr, "assign job %s ended %s\n", id, got);
         snprintf(rp, sizeof(rp), "/v1/jobs/%s/result", id);
         st = GET(port, rp, &r);
     }
@@ -128,8 +130,13 @@ static long assign_rows(int port, const char *cid, size_t first, size_t n, const
         *version = json_integer_value(json_object_get(r.json, "state_version"));
         char want[32];
         snprintf(want, sizeof(want), "p%zu", first);
-        CHECK(strcmp(json_string_value(json_array_get(ids, 0)), want) == 0, "ids echoed");
-        CHECK(json_array_size(json_object_get(r.json, "scores")) == n, "scores");
+        const char *id0 = json_string_value(json_array_get(ids, 0));
+        if (id0 == NULL || strcmp(id0, want) != 0 || json_array_size(l) != n ||
+            json_array_size(json_object_get(r.json, "scores")) != n) {
+            fprintf(stderr, "assign of rows from %zu: ids, labels or scores wrong: %.200s\n", first,
+                    r.body);
+            st = -2;
+        }
     }
     hfree(&r);
     return st;
