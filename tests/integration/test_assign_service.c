@@ -24,7 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define SUITE_SECONDS 240
+#define SUITE_SECONDS 280
 #define N_BLOBS       300 /* tests/cli/data/blobs.features.npy: 300 x 16, 12 blobs */
 #define D             16
 #define N_STORED      100
