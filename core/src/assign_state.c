@@ -195,7 +195,10 @@ static hl_status check_model(const hl_assign_state *s, hl_error *err)
                             "the model reads %zu node and %d edge features; this build "
                             "computes %d and %d",
                             w.node, (int)c->edge_features, HL_FEAT_NODE, HL_FEAT_EDGE);
-    if (memchr(s->model_name, '\0', sizeof(s->model_name)) == NULL)
+    size_t len = 0; /* (a loop, not memchr: the engine's symbol list stays as it is) */
+    while (len < sizeof(s->model_name) && s->model_name[len] != '\0')
+        len++;
+    if (len == sizeof(s->model_name))
         return hl_error_set(err, HL_FORMAT, "model", "model name is not terminated");
     return HL_OK;
 }
