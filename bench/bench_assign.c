@@ -3,7 +3,7 @@
  *
  *   bench_assign --data X.npy --labels Y.npy [--model M.hlm|none] [--seed S] [--batch B]
  *                [--threads T] [--attach any|denser] [--extra E] [--sigma F]
- *                [--extra-out Y.npy] [--dump DIR]
+ *                [--extra-out Y.npy] [--dump DIR] [--tau-a T]
  *
  * 1. Splits the points into halves A and B by a seeded shuffle.
  * 2. Clusters A (keeping the state), then assigns B in batches of B points, applying each.
@@ -14,6 +14,8 @@
  * Times are wall and process CPU seconds of hl_assign_run() (and apply) only.
  * --extra-out writes the perturbed points (for timing the CLI); --dump writes the label
  * arrays of step 3 as .npy files into DIR (truth, a_alone, incremental, at_once, levels).
+ * --tau-a clusters A (and so assigns B, which uses the stored clustering's tau) with link
+ * threshold T instead of the model's; the at-once clustering and part 4 keep the model's.
  */
 #include "hl/assign.h"
 #include "hl/metrics.h"
@@ -55,6 +57,7 @@ typedef struct opts {
     int threads;
     hl_attach_rule attach;
     float sigma;
+    float tau_a; /* < 0: the model's */
 } opts;
 
 static void parse(int argc, char **argv, opts *o)
@@ -66,6 +69,7 @@ static void parse(int argc, char **argv, opts *o)
     o->extra = 1000;
     o->threads = 1;
     o->sigma = 0.02f;
+    o->tau_a = -1.0f;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
         if (strcmp(k, "--data") == 0)
@@ -88,6 +92,8 @@ static void parse(int argc, char **argv, opts *o)
             o->dump = v;
         else if (strcmp(k, "--sigma") == 0)
             o->sigma = strtof(v, NULL);
+        else if (strcmp(k, "--tau-a") == 0)
+            o->tau_a = strtof(v, NULL);
         else if (strcmp(k, "--attach") == 0)
             o->attach = strcmp(v, "denser") == 0 ? HL_ATTACH_DENSER : HL_ATTACH_ANY;
         else {
@@ -98,7 +104,7 @@ static void parse(int argc, char **argv, opts *o)
     if (o->data == NULL || o->labels == NULL || o->batch == 0 || o->threads < 1) {
         fprintf(stderr, "usage: bench_assign --data X.npy --labels Y.npy [--model M.hlm|none] "
                         "[--seed S] [--batch B] [--threads T] [--attach any|denser] [--extra E] "
-                        "[--sigma F] [--extra-out Y.npy] [--dump DIR]\n");
+                        "[--sigma F] [--extra-out Y.npy] [--dump DIR] [--tau-a T]\n");
         exit(2);
     }
 }
@@ -146,13 +152,16 @@ static void assign_batches(hl_assign_state *s, const hl_model *m, uint32_t crc, 
 }
 
 static hl_assign_state *cluster_state(const float *x, size_t n, size_t d, const hl_model *m,
-                                      uint32_t crc, const opts *o, hl_clustering **c, double *sec)
+                                      uint32_t crc, const opts *o, float tau, hl_clustering **c,
+                                      double *sec)
 {
     hl_cluster_params cp;
     hl_cluster_params_default(&cp);
     cp.n_threads = o->threads;
     if (m != NULL)
         cp.tau = m->cfg.tau;
+    if (tau >= 0.0f)
+        cp.tau = tau;
     hl_assign_state *s;
     hl_error e;
     hl_error_clear(&e);
@@ -169,7 +178,7 @@ static void time_full(const float *x, size_t n, size_t d, const hl_model *m, uin
 {
     hl_clustering *c;
     double sec;
-    hl_assign_state *s = cluster_state(x, n, d, m, crc, o, &c, &sec);
+    hl_assign_state *s = cluster_state(x, n, d, m, crc, o, -1.0f, &c, &sec);
     hl_rng r;
     hl_rng_seed(&r, o->seed + 7);
     float *y = malloc(o->extra * d * sizeof(float));
@@ -238,9 +247,9 @@ int main(int argc, char **argv)
 
     hl_clustering *ca;
     double sec_a;
-    hl_assign_state *s = cluster_state(xs, na, d, m, crc, &o, &ca, &sec_a);
-    printf("clustered A (%zu points) in %.2f s: %zu clusters over %d levels\n", na, sec_a,
-           ca->n_clusters, ca->n_levels);
+    hl_assign_state *s = cluster_state(xs, na, d, m, crc, &o, o.tau_a, &ca, &sec_a);
+    printf("clustered A (%zu points, tau %.2f) in %.2f s: %zu clusters over %d levels\n", na,
+           (double)s->tau, sec_a, ca->n_clusters, ca->n_levels);
     int32_t *lab = malloc(n * sizeof(int32_t));
     memcpy(lab, ca->labels, na * sizeof(int32_t));
     double tw, tc;
@@ -266,7 +275,7 @@ int main(int argc, char **argv)
     metrics("A u B, incremental", ts, s->labels, n, &mi);
     hl_clustering *call;
     double sec_all;
-    hl_assign_state *sall = cluster_state(xs, n, d, m, crc, &o, &call, &sec_all);
+    hl_assign_state *sall = cluster_state(xs, n, d, m, crc, &o, -1.0f, &call, &sec_all);
     metrics("A u B, clustered at once", ts, call->labels, n, &mb);
     if (o.dump != NULL) {
         char path[4096];
