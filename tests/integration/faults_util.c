@@ -211,6 +211,15 @@ long submit_retry(const int *ports, int nports, int first, const void *npy, size
                   const char *key, const char *const *extra_hdrs, int tries, char id[64],
                   client_stats *cs)
 {
+    return submit_retry_qs(ports, nports, first, npy, len, NULL, key, extra_hdrs, tries, id, cs);
+}
+
+long submit_retry_qs(const int *ports, int nports, int first, const void *npy, size_t len,
+                     const char *qs, const char *key, const char *const *extra_hdrs, int tries,
+                     char id[64], client_stats *cs)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/cluster%s%s", qs != NULL ? "?" : "", qs != NULL ? qs : "");
     char idem[160];
     snprintf(idem, sizeof(idem), "Idempotency-Key: %s", key);
     const char *hdrs[8] = {idem};
@@ -223,7 +232,7 @@ long submit_retry(const int *ports, int nports, int first, const void *npy, size
     for (int t = 0; t < tries; t++) {
         hresp r;
         int port = ports[(first + t) % nports];
-        st = http(port, "POST", "/v1/cluster", "application/x-npy", npy, len, hdrs, 0, &r);
+        st = http(port, "POST", path, "application/x-npy", npy, len, hdrs, 0, &r);
         cs->requests++;
         if (st == 202 || st == 200)
             snprintf(id, 64, "%s", jstr(r.json, "id"));

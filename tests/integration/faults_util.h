@@ -57,6 +57,10 @@ typedef struct client_stats {
 long submit_retry(const int *ports, int nports, int first, const void *npy, size_t len,
                   const char *key, const char *const *extra_hdrs, int tries, char id[64],
                   client_stats *cs);
+/* submit_retry with a query string `qs` (without the '?'; NULL: none). */
+long submit_retry_qs(const int *ports, int nports, int first, const void *npy, size_t len,
+                     const char *qs, const char *key, const char *const *extra_hdrs, int tries,
+                     char id[64], client_stats *cs);
 /* Polls GET /v1/jobs/{id} through ports[] in turn until it is terminal or `seconds` pass;
  * connection errors and 503s move on to the next port. Copies the final job object's status,
  * replica and attempts. Returns 0 when terminal. */
