@@ -21,6 +21,7 @@ typedef struct spec_header {
     char request_id[72];
     int32_t kind, new_clusters; /* srv_job.kind, hl_new_clusters (assign jobs) */
     char clustering[32];
+    int32_t knn; /* hl_knn_method; 0 (auto) in specs written before it existed */
 } spec_header;
 
 _Static_assert(sizeof(spec_header) <= SRV_JOBSPEC_HEADER, "job spec header too large");
@@ -63,6 +64,7 @@ hl_status srv_jobspec_encode(const srv_job *j, void **out, size_t *len)
     h.max_levels = j->params.max_levels;
     h.early_stop = j->params.early_stop;
     h.min_cluster_size = j->params.min_cluster_size;
+    h.knn = (int32_t)j->params.knn;
     h.checksum = j->model != NULL ? j->model->checksum : 0;
     h.ids_bytes = ids_bytes;
     copy_str(h.model, sizeof(h.model), j->model != NULL ? j->model->name : "");
@@ -175,6 +177,8 @@ hl_status srv_jobspec_decode(void *buf, size_t len, srv_job *j, char model[64], 
     j->params.max_levels = h.max_levels;
     j->params.early_stop = h.early_stop;
     j->params.min_cluster_size = h.min_cluster_size;
+    j->params.knn =
+        h.knn == HL_KNN_EXACT || h.knn == HL_KNN_IVF ? (hl_knn_method)h.knn : HL_KNN_AUTO;
     memcpy(j->cache_key, h.cache_key, sizeof(j->cache_key));
     memcpy(j->cache_src, h.cache_src, sizeof(j->cache_src));
     copy_str(j->request_id, sizeof(j->request_id), h.request_id);

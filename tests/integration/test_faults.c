@@ -331,13 +331,13 @@ static void case_sigterm(void)
      * when the drain ends and must be handed back and finished by the other replica. */
     int ports[2] = {a.port, b.port};
     client_stats lcs = {0};
-    size_t ln = 120000, ld = 48, llen; /* ~1 s at 60,000 points on a quiet machine: too short */
+    size_t ln = 60000, ld = 48, llen;
     void *lnpy;
     float *lx = blobs_f32(ln, ld, 5);
     write_npy(NULL, lx, ln, ld, &lnpy, &llen);
     free(lx);
     char long_id[64], rep[64] = "";
-    /* knn=exact: the cost of the job stays quadratic in its size, whatever auto would pick. */
+    /* knn=exact: above 50,000 points auto would pick the IVF, and the job would be too short. */
     CHECK(submit_retry_qs(ports, 2, 0, lnpy, llen, "knn=exact", "sigterm-long", NULL, 3, long_id,
                           &lcs) == 202,
           "submit the long job");

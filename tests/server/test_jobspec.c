@@ -28,6 +28,7 @@ static srv_job *make_job(int with_ids, int with_labels)
     j->params.tau = 0.625f;
     j->params.max_levels = 3;
     j->params.min_cluster_size = 2;
+    j->params.knn = HL_KNN_EXACT;
     j->params.early_stop = 0;
     strcpy(j->cache_key, "0123456789abcdef0123456789abcdef");
     strcpy(j->cache_src, "j_src");
@@ -70,6 +71,7 @@ static void roundtrip(int with_ids, int with_labels)
     ck_assert_float_eq(b->params.tau, 0.625f);
     ck_assert_int_eq(b->params.max_levels, 3);
     ck_assert_int_eq(b->params.min_cluster_size, 2);
+    ck_assert_int_eq(b->params.knn, HL_KNN_EXACT); /* survives the store (Redis stream) */
     ck_assert_int_eq(b->params.early_stop, 0);
     ck_assert_str_eq(b->cache_key, a->cache_key);
     ck_assert_str_eq(b->cache_src, "j_src");
