@@ -266,16 +266,22 @@ static int valid_problem(const rresp *r, int status, const char *suffix, char *w
 
 typedef struct blob {
     char *p;
-    size_t n;
+    size_t n, cap;
 } blob;
 
 static void blob_put(blob *b, const void *p, size_t n)
 {
-    char *q = realloc(b->p, b->n + n + 1);
-    if (q == NULL)
-        abort();
-    memcpy(q + b->n, p, n);
-    b->p = q;
+    if (b->n + n + 1 > b->cap) { /* geometric growth: bodies are built a few bytes at a time */
+        size_t cap = b->cap > 0 ? b->cap : 256;
+        while (cap < b->n + n + 1)
+            cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (q == NULL)
+            abort();
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, p, n);
     b->n += n;
     b->p[b->n] = '\0';
 }
@@ -352,7 +358,7 @@ enum gen {
 
 static blob make_body(int g, const char *text)
 {
-    blob b = {NULL, 0};
+    blob b = {NULL, 0, 0};
     blob_put(&b, "", 0);
     float f8[8] = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f};
     switch (g) {
@@ -411,7 +417,7 @@ static blob make_body(int g, const char *text)
             break;
         case G_NPY_NAN:
         case G_NPY_INF: {
-            blob d = {NULL, 0};
+            blob d = {NULL, 0, 0};
             floats(&d, 8, g == G_NPY_NAN ? __builtin_nanf("") : __builtin_inff(), 3);
             npy(&b, 1, "<f4", "False", "(4, 2)", d.p, d.n);
             free(d.p);
@@ -427,7 +433,7 @@ static blob make_body(int g, const char *text)
             size_t cols = g == G_NPY_DIM_BIG ? 65 : 2;
             char shape[64];
             snprintf(shape, sizeof(shape), "(%zu, %zu)", rows, cols);
-            blob d = {NULL, 0};
+            blob d = {NULL, 0, 0};
             floats(&d, rows * cols, 0.0f, (size_t)-1);
             npy(&b, 1, "<f4", "False", shape, d.p, d.n);
             free(d.p);
