@@ -213,6 +213,8 @@ static int make_model(const train_opts *o, const loaded *L, const hl_train_param
             fprintf(stderr,
                     "hilander train: --resume model '%s' has dimension %d, the data has %zu\n",
                     o->resume, (int)m->cfg.dim, L->x[0].cols);
+            hl_model_free(m);
+            *out = NULL;
             return 2;
         }
         return 0;

@@ -52,6 +52,19 @@
 #define IO_SECONDS    30.0
 #define SLOW_CLIENTS  6
 
+/* Under ASan freed memory sits in a quarantine and under TSan in shadow-tracked pools, so the
+ * RSS figure says nothing about leaks there; LeakSanitizer checks the server's exit instead. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define HL_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define HL_SANITIZED 1
+#endif
+#endif
+#ifndef HL_SANITIZED
+#define HL_SANITIZED 0
+#endif
+
 /* ---- a plain-socket HTTP client ---- */
 
 typedef struct rresp {
@@ -859,19 +872,9 @@ int main(int argc, char **argv)
 
     server s;
     setenv("MALLOC_ARENA_MAX", "1", 1); /* see the top of the file */
-    const char *flags[] = {"--default-model",
-                           "none",
-                           "--workers",
-                           "1",
-                           "--max-body-bytes",
-                           "1M",
-                           "--max-points",
-                           "1000",
-                           "--max-dim",
-                           "64",
-                           "--log-level",
-                           "warn",
-                           NULL};
+    const char *flags[] = {"--default-model", "none", "--workers", "1",  "--max-body-bytes", "1M",
+                           "--max-points",    "1000", "--max-dim", "64", "--log-level",      "warn",
+                           "--drain-seconds", "0",    NULL};
     if (start(&s, "badinput", flags, NULL) != 0) {
         fprintf(stderr, "hilanderd did not start\n");
         return 1;
@@ -923,10 +926,26 @@ int main(int argc, char **argv)
         "catalogue: %zu cases x %d rounds; VmRSS start %ld kB, round 2 %ld kB, round %d %ld kB\n",
         N_CASES, ROUNDS, rss[0], rss[2], ROUNDS, rss[ROUNDS]);
     CHECK(all_good, "some cases did not answer as documented (see above)");
-    CHECK(rss[2] > 0 && rss[ROUNDS] <= rss[2] + RSS_MARGIN_KB,
-          "VmRSS grew from %ld kB (round 2) to %ld kB (round %d): over %d kB", rss[2], rss[ROUNDS],
-          ROUNDS, RSS_MARGIN_KB);
+    if (HL_SANITIZED)
+        printf("VmRSS check skipped in a sanitizer build; the server's exit is checked instead\n");
+    else
+        CHECK(rss[2] > 0 && rss[ROUNDS] <= rss[2] + RSS_MARGIN_KB,
+              "VmRSS grew from %ld kB (round 2) to %ld kB (round %d): over %d kB", rss[2],
+              rss[ROUNDS], ROUNDS, RSS_MARGIN_KB);
 
+    /* SIGTERM: the server drains (0 s here) and exits 0; in an ASan build LeakSanitizer runs
+     * at that exit and turns any leak into a non-zero status. */
+    kill(s.pid, SIGTERM);
+    int st = -1, exited = 0;
+    for (double t0 = now(); now() - t0 < 60.0 && !exited; sleep_ms(20))
+        exited = waitpid(s.pid, &st, WNOHANG) == s.pid;
+    for (int i = 0; i < g_npids; i++)
+        if (exited && g_pids[i] == s.pid)
+            g_pids[i] = 0;
+    CHECK(exited && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+          "after SIGTERM the server %s (status %d); see %s",
+          exited ? "exited badly" : "did not exit", exited && WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+          s.log);
     kill_servers();
     free(g_long_query);
     free(g_many_query);
