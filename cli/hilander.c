@@ -125,11 +125,19 @@ static int print_metrics(const char *cmd, const int32_t *truth, const int32_t *p
     if (st != HL_OK)
         return cli_fail(cmd, NULL, st);
     if (json) {
-        printf("{\"n\": %zu, \"n_true\": %zu, \"n_pred\": %zu, \"fp\": %.6f, \"fp_precision\": "
-               "%.6f, \"fp_recall\": %.6f, \"fb\": %.6f, \"fb_precision\": %.6f, \"fb_recall\": "
-               "%.6f, \"nmi\": %.6f}\n",
-               m.n, m.n_true, m.n_pred, m.fp, m.fp_precision, m.fp_recall, m.fb, m.fb_precision,
-               m.fb_recall, m.nmi);
+        /* NaN (an undefined precision or recall) is not JSON: it prints as null. */
+        const char *key[7] = {"fp",           "fp_precision", "fp_recall", "fb",
+                              "fb_precision", "fb_recall",    "nmi"};
+        double val[7] = {m.fp,           m.fp_precision, m.fp_recall, m.fb,
+                         m.fb_precision, m.fb_recall,    m.nmi};
+        printf("{\"n\": %zu, \"n_true\": %zu, \"n_pred\": %zu", m.n, m.n_true, m.n_pred);
+        for (int i = 0; i < 7; i++) {
+            if (isnan(val[i]))
+                printf(", \"%s\": null", key[i]);
+            else
+                printf(", \"%s\": %.6f", key[i], val[i]);
+        }
+        printf("}\n");
     } else {
         printf("items %zu, true classes %zu, predicted clusters %zu\n", m.n, m.n_true, m.n_pred);
         printf("pairwise  F %.4f  P %.4f  R %.4f\n", m.fp, m.fp_precision, m.fp_recall);

@@ -8,6 +8,7 @@
 # figures in the model cards); stage "final" (the default) retrains on every train class
 # with that budget and tau. The glyphs test split is never used here.
 # Usage: scripts/train-models.sh [glyphs-128|universal|all] [OUT_DIR] [final|select]
+# THREADS=N in the environment sets --threads (the result does not depend on it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which=${1:-all}
@@ -20,7 +21,8 @@ trap 'rm -rf "$syn"' EXIT
 mkdir -p "$out"
 
 # Synthetic training sets for the universal model: long-tailed vMF mixtures of several
-# dimensions and spreads (64 and 512 are left out: the accuracy benchmark tests on them).
+# dimensions, spreads and class similarities (64 and 512 are left out: the accuracy benchmark
+# tests on them).
 gen() { # gen NAME DIM SPREAD GROUP_SIM SEED
   "$B/bench/gen_vmf" --n 20000 --dim "$2" --clusters 1500 --spread "$3" --groups 150 \
     --group-sim "$4" --seed "$5" --out-features "$syn/$1.x.npy" --out-labels "$syn/$1.y.npy"
@@ -33,6 +35,7 @@ stage_args() { # stage_args TAU_FROM_SELECT
   else
     echo "--tau $1"
   fi
+  [ -z "${THREADS:-}" ] || echo "--threads $THREADS"
 }
 
 if [ "$which" = all ] || [ "$which" = glyphs-128 ]; then
@@ -45,13 +48,20 @@ if [ "$which" = all ] || [ "$which" = glyphs-128 ]; then
 fi
 if [ "$which" = all ] || [ "$which" = universal ]; then
   gen s32 32 0.85 0.75 101
+  gen s96 96 0.75 0.85 104
   gen s128 128 0.8 0.8 102
-  gen s256 256 0.75 0.8 103
+  gen s256 256 0.7 0.9 103
+  gen s384 384 0.65 0.85 105
+  sets="s32 s96 s128 s256 s384"
+  # select: 60 epochs with early stopping; final: the best epoch select found (30).
+  u_epochs=30
+  [ "$stage" = select ] && u_epochs=60
+  xs=$G/train.features.npy ys=$G/train.labels.npy
+  for s in $sets; do xs="$xs,$syn/$s.x.npy" ys="$ys,$syn/$s.y.npy"; done
   # shellcheck disable=SC2046
-  "$B/cli/hilander" train --kind universal \
-    --data "$G/train.features.npy,$syn/s32.x.npy,$syn/s128.x.npy,$syn/s256.x.npy" \
-    --labels "$G/train.labels.npy,$syn/s32.y.npy,$syn/s128.y.npy,$syn/s256.y.npy" \
-    --n-conv 2 --hidden 128 --epochs 60 --lr 0.003 $(stage_args 0.5) --seed 1 --name universal \
-    --trained-on "glyphs train (3000 classes) + synthetic vMF mixtures, D = 32, 128, 256" \
+  "$B/cli/hilander" train --kind universal --data "$xs" --labels "$ys" \
+    --n-conv 2 --hidden 128 --epochs "$u_epochs" --lr 0.003 $(stage_args 0.5) --seed 1 \
+    --name universal \
+    --trained-on "glyphs train (3000 classes) + synthetic vMF mixtures, D = 32, 96, 128, 256, 384" \
     --out "$out/universal.hlm"
 fi

@@ -74,6 +74,20 @@ static const cfg_row rows[] = {
      "write the bound port to this file once listening"},
     {"openapi-file", "HILANDER_OPENAPI_FILE", CFG_STR, "", 0, 0, OFF(openapi_file),
      SZ(openapi_file), "serve this file at /openapi.yaml (unset = the built-in copy)"},
+    {"replica", "HILANDER_REPLICA", CFG_STR, "", 0, 0, OFF(replica), SZ(replica),
+     "this replica's name in the job stream and job objects (unset = hostname-pid)"},
+    {"claim-timeout", "HILANDER_CLAIM_TIMEOUT", CFG_U64, "60", 1, 86400, OFF(claim_timeout),
+     SZ(claim_timeout),
+     "with --redis: seconds before another replica takes over a job whose "
+     "replica stopped refreshing it"},
+    {"max-attempts", "HILANDER_MAX_ATTEMPTS", CFG_INT, "3", 1, 100, OFF(max_attempts),
+     SZ(max_attempts), "with --redis: runs of one job (claims) before it is marked failed"},
+    {"api-keys", "HILANDER_API_KEYS", CFG_STR, "", 0, 0, OFF(api_keys), SZ(api_keys),
+     "file of hashed API keys ('NAME sha256:HEX' lines; unset = no authentication)"},
+    {"key-max-jobs", "HILANDER_KEY_MAX_JOBS", CFG_INT, "0", 0, 1000000, OFF(key_max_jobs),
+     SZ(key_max_jobs), "queued + running jobs per API key before 429 (0 = no limit)"},
+    {"key-rate", "HILANDER_KEY_RATE", CFG_INT, "0", 0, 1000000, OFF(key_rate), SZ(key_rate),
+     "requests per second per API key and replica, bursts of as many (0 = no limit)"},
 };
 
 #define N_ROWS (sizeof(rows) / sizeof(rows[0]))
@@ -221,6 +235,17 @@ static const char *flag_value(int argc, char **argv, const char *name)
     return found;
 }
 
+int srv_key_name_ok(const char *name)
+{
+    size_t n = 0;
+    for (; name[n] != '\0'; n++) {
+        char ch = name[n];
+        if (!isalnum((unsigned char)ch) && ch != '.' && ch != '_' && ch != '-')
+            return 0;
+    }
+    return n > 0 && n < 64;
+}
+
 static int apply_flags(int argc, char **argv, srv_config *c, char *msg, size_t len)
 {
     unsigned char seen[N_ROWS] = {0};
@@ -236,6 +261,16 @@ static int apply_flags(int argc, char **argv, srv_config *c, char *msg, size_t l
         }
         if (strcmp(a, "--print-routes") == 0) {
             c->action = SRV_ACTION_PRINT_ROUTES;
+            continue;
+        }
+        if (strcmp(a, "--hash-key") == 0 || strncmp(a, "--hash-key=", 11) == 0) {
+            const char *name = a[10] == '=' ? a + 11 : (i + 1 < argc ? argv[++i] : "");
+            if (!srv_key_name_ok(name))
+                return fail(msg, len,
+                            "--hash-key needs a key name of 1-63 characters from "
+                            "A-Z a-z 0-9 . _ -");
+            memcpy(c->hash_key_name, name, strlen(name) + 1);
+            c->action = SRV_ACTION_HASH_KEY;
             continue;
         }
         if (strncmp(a, "--", 2) != 0)
@@ -314,5 +349,6 @@ void srv_config_help(FILE *f, int ncores)
     }
     fprintf(f, "\n  --help                print this help and exit\n"
                "  --version             print the version and exit\n"
-               "  --print-routes        print the route table (METHOD PATH) and exit\n");
+               "  --print-routes        print the route table (METHOD PATH) and exit\n"
+               "  --hash-key NAME       read an API key on stdin, print its --api-keys line\n");
 }

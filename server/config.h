@@ -4,7 +4,8 @@
  * Every setting has a flag (--name), an environment variable (HILANDER_*), a type, a default
  * and bounds; a flag beats the environment, which beats the default. srv_config_parse()
  * fills a srv_config or reports one line naming the setting (the caller exits with 2).
- * Action flags (--help, --version, --print-routes) are reported in srv_config.action.
+ * Action flags (--help, --version, --print-routes, --hash-key NAME) are reported in
+ * srv_config.action.
  *
  * Thread-safety: parsing is single-threaded (main, before any thread starts); the resulting
  * struct is read-only afterwards and may be shared by every thread.
@@ -28,6 +29,7 @@ typedef enum srv_action {
     SRV_ACTION_HELP,
     SRV_ACTION_VERSION,
     SRV_ACTION_PRINT_ROUTES,
+    SRV_ACTION_HASH_KEY, /* --hash-key NAME: read a key on stdin, print its api-keys line */
 } srv_action;
 
 #define SRV_PATH_MAX 1024
@@ -51,6 +53,13 @@ typedef struct srv_config {
     uint64_t drain_seconds;
     char port_file[SRV_PATH_MAX];
     char openapi_file[SRV_PATH_MAX]; /* "" = the copy embedded at build time */
+    char replica[64];                /* "" = hostname-pid (main.c) */
+    uint64_t claim_timeout;          /* seconds a claimed job may go unrefreshed (Redis) */
+    int max_attempts;                /* claims of one job before it fails (Redis) */
+    char api_keys[SRV_PATH_MAX];     /* "" = no authentication */
+    int key_max_jobs;                /* per API key: queued + running jobs, 0 = no limit */
+    int key_rate;                    /* per API key: requests per second, 0 = no limit */
+    char hash_key_name[64];          /* --hash-key NAME */
     srv_action action;
 } srv_config;
 
@@ -65,6 +74,9 @@ int srv_config_parse(int argc, char **argv, char **envp, int ncores, srv_config 
 
 /** Prints --help: every setting with its flag, environment variable and default. */
 void srv_config_help(FILE *f, int ncores);
+
+/** Whether an API key name is 1-63 characters of A-Z a-z 0-9 . _ - (also used by apikeys.c). */
+int srv_key_name_ok(const char *name);
 
 /** "debug", "info", "warn", "error". */
 const char *srv_log_level_name(srv_log_level l);

@@ -20,6 +20,8 @@
 #include "model_registry.h"
 #include "result.h"
 #include "server.h"
+#include "store_redis.h"
+#include "stream_jobs.h"
 
 #include "hl/json_codec.h"
 #include "hl/npy.h"
@@ -28,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* What the body decodes to. */
 typedef struct admission {
@@ -268,12 +271,18 @@ static void cache_lookup(srv_ctx *ctx, srv_job *j)
     srv_metrics_cache(ctx->metrics, j->cache_src[0] != '\0');
 }
 
-/* Idempotency-Key: 0 = claimed (go on), 1 = answered (replay or problem). */
+/* A claimed Idempotency-Key whose job still does not exist after this long belongs to an
+ * admission that died (its replica was killed): the next request with the key takes it over.
+ * Admission takes far less (a 1 GiB body reaches Redis over loopback in seconds). */
+#define SRV_IDEM_ABANDONED_SECONDS 60
+
+/* Idempotency-Key: 0 = claimed (go on), 1 = answered (replay or problem). The stored value
+ * is "<job id> <body hash> <claim time, seconds since the epoch>". */
 static int idempotency(srv_ctx *ctx, const srv_req *req, srv_resp *resp, const srv_job *j,
                        const char *hash)
 {
-    char value[80], *existing = NULL;
-    snprintf(value, sizeof(value), "%s %s", j->id, hash);
+    char value[100], *existing = NULL;
+    snprintf(value, sizeof(value), "%s %s %lld", j->id, hash, (long long)time(NULL));
     srv_store *s = ctx->store;
     uint64_t ttl = ctx->cfg->result_ttl + 86400;
     hl_status st = s->ops->idem_claim(s, req->idem_key, value, ttl, &existing);
@@ -287,7 +296,9 @@ static int idempotency(srv_ctx *ctx, const srv_req *req, srv_resp *resp, const s
         return 1;
     }
     char old_id[40] = "", old_hash[40] = "";
-    if (sscanf(existing, "%39s %39s", old_id, old_hash) != 2 || strcmp(old_hash, hash) != 0) {
+    long long claimed = 0;
+    if (sscanf(existing, "%39s %39s %lld", old_id, old_hash, &claimed) < 2 ||
+        strcmp(old_hash, hash) != 0) {
         free(existing);
         hl_error e;
         hl_error_clear(&e);
@@ -297,9 +308,17 @@ static int idempotency(srv_ctx *ctx, const srv_req *req, srv_resp *resp, const s
                          req->idem_key);
         return 1;
     }
-    free(existing);
     srv_record r;
     st = s->ops->job_get(s, old_id, &r);
+    if (st == HL_NOTFOUND && claimed > 0 &&
+        (long long)time(NULL) - claimed > SRV_IDEM_ABANDONED_SECONDS &&
+        s->ops->idem_replace(s, req->idem_key, existing, value, ttl) == HL_OK) {
+        /* The first admission died between its claim and its job (a replica killed): this
+         * one takes the key over and admits the request itself. */
+        free(existing);
+        return 0;
+    }
+    free(existing);
     if (st == HL_NOTFOUND) {
         srv_resp_problem(resp, req, SRV_P_IDEMPOTENCY_KEY_IN_PROGRESS, NULL,
                          "the first request with Idempotency-Key '%s' is still being admitted",
@@ -315,6 +334,10 @@ static int idempotency(srv_ctx *ctx, const srv_req *req, srv_resp *resp, const s
     srv_record_free(&r);
     int terminal = status >= 0 && srv_job_status_terminal((srv_job_status)status);
     srv_job *local = terminal ? NULL : srv_jobs_find(ctx->jobs, old_id);
+    if (local == NULL && !terminal && ctx->use_stream && req->prefer_wait > 0 &&
+        strlen(old_id) < sizeof(local->id) &&
+        srv_job_new(&local) == HL_OK) /* a shell to wait on: the job may run anywhere */
+        memcpy(local->id, old_id, strlen(old_id) + 1);
     if (local != NULL && req->prefer_wait > 0) {
         resp->wait_job = local;
         resp->wait_seconds = req->prefer_wait;
@@ -364,26 +387,123 @@ static void complete_cached(srv_ctx *ctx, srv_job *j)
     srv_job_log(j, "queued", "succeeded", 0.0);
 }
 
+/* Per-key job limit (--key-max-jobs): 0 = admitted or no limit, 1 = answered (429/503). */
+static int owner_admit(srv_ctx *ctx, const srv_req *req, srv_resp *resp, const srv_job *j)
+{
+    if (ctx->cfg->key_max_jobs <= 0 || req->key_name[0] == '\0')
+        return 0;
+    srv_store *s = ctx->store;
+    hl_status st =
+        s->ops->owner_admit(s, req->key_name, j->id, (unsigned)ctx->cfg->key_max_jobs, 60);
+    if (st == HL_OK)
+        return 0;
+    if (st == HL_BUSY)
+        srv_resp_problem(resp, req, SRV_P_QUEUE_FULL, NULL,
+                         "API key '%s' has %d jobs queued or running (--key-max-jobs); retry "
+                         "when one has ended",
+                         req->key_name, ctx->cfg->key_max_jobs);
+    else
+        srv_resp_problem(resp, req, srv_problem_for_status(st), NULL, "the store failed: %s",
+                         hl_status_str(st));
+    return 1;
+}
+
+/* Takes back an owner_admit whose job was not created (a replay, a store failure). */
+static void owner_undo(srv_ctx *ctx, const srv_req *req, const srv_job *j)
+{
+    if (ctx->cfg->key_max_jobs > 0 && req->key_name[0] != '\0')
+        ctx->store->ops->owner_release(ctx->store, req->key_name, j->id);
+}
+
+/* Answers a submission once admitted: wait (Prefer), the result of an immediate cache hit,
+ * or 202 + the job object. */
+static hl_status admitted(srv_ctx *ctx, const srv_req *req, srv_resp *resp, srv_job *j,
+                          int immediate)
+{
+    if (req->prefer_wait > 0 && !immediate) {
+        srv_job_retain(j);
+        resp->wait_job = j;
+        resp->wait_seconds = req->prefer_wait;
+        return HL_OK;
+    }
+    if (req->prefer_wait > 0 && immediate)
+        return srv_cluster_after_wait(ctx, req, j, resp);
+    return srv_resp_job(ctx, req, resp, j->id, 202);
+}
+
+/* Redis mode, steps 5-7: the stream's length bounds the backlog of every replica (429), the
+ * input and the record are stored, then the job id goes into the stream. */
+static hl_status admit_stream(srv_ctx *ctx, const srv_req *req, srv_resp *resp, srv_job *j,
+                              const char *model_name, const char *hash)
+{
+    int immediate = j->cache_src[0] != '\0' && j->ids == NULL && j->labels == NULL;
+    long long backlog = 0;
+    hl_status st = immediate ? HL_OK : srv_redis_stream_length(ctx->store, &backlog);
+    if (st != HL_OK)
+        return srv_resp_problem(resp, req, srv_problem_for_status(st), NULL, "the store failed: %s",
+                                hl_status_str(st));
+    if (backlog >= ctx->cfg->queue_capacity)
+        return srv_resp_problem(resp, req, SRV_P_QUEUE_FULL, NULL,
+                                "%lld jobs are queued or running on the replicas; retry later",
+                                backlog);
+    if (!immediate && owner_admit(ctx, req, resp, j) != 0)
+        return HL_OK;
+    if (req->idem_key[0] != '\0' && idempotency(ctx, req, resp, j, hash) != 0) {
+        owner_undo(ctx, req, j);
+        return HL_OK;
+    }
+    if ((!immediate && (st = srv_stream_put_input(ctx, j)) != HL_OK) ||
+        create_record(ctx, j, model_name, &st) != HL_OK) {
+        owner_undo(ctx, req, j);
+        return srv_resp_problem(resp, req, srv_problem_for_status(st), NULL, "the store failed: %s",
+                                hl_status_str(st));
+    }
+    srv_job_log(j, "", "queued", srv_mono() - j->t_created);
+    if (immediate && finish_from_cache(ctx, j) == HL_OK) {
+        complete_cached(ctx, j);
+        return admitted(ctx, req, resp, j, 1);
+    }
+    j->cache_src[0] = '\0'; /* (an immediate hit whose source vanished: compute after all) */
+    st = immediate ? srv_stream_put_input(ctx, j) : HL_OK;
+    if (st == HL_OK)
+        st = srv_stream_submit(ctx, j);
+    if (st != HL_OK) {
+        srv_job_cancel_queued(ctx, j, "the job could not be queued: the store failed");
+        ctx->store->ops->input_delete(ctx->store, j->id);
+        return srv_resp_problem(resp, req, srv_problem_for_status(st), NULL, "the store failed: %s",
+                                hl_status_str(st));
+    }
+    return admitted(ctx, req, resp, j, 0);
+}
+
 /* Steps 4-7 for a decoded, resolved request. Takes the admission's buffers into j. */
 static hl_status admit(srv_ctx *ctx, const srv_req *req, srv_resp *resp, srv_job *j,
                        const char *model_name, const char *hash)
 {
+    if (ctx->use_stream)
+        return admit_stream(ctx, req, resp, j, model_name, hash);
     int immediate = j->cache_src[0] != '\0' && j->ids == NULL && j->labels == NULL;
     hl_status st = immediate ? HL_OK : srv_jobq_reserve(ctx->queue);
     if (st != HL_OK)
         return srv_resp_problem(
             resp, req, st == HL_BUSY ? SRV_P_QUEUE_FULL : SRV_P_UNAVAILABLE, NULL, "%s",
             st == HL_BUSY ? "the job queue is full; retry later" : "the server is shutting down");
+    if (!immediate && owner_admit(ctx, req, resp, j) != 0) {
+        srv_jobq_unreserve(ctx->queue);
+        return HL_OK;
+    }
     if (req->idem_key[0] != '\0') {
         if (idempotency(ctx, req, resp, j, hash) != 0) {
             if (!immediate)
                 srv_jobq_unreserve(ctx->queue);
+            owner_undo(ctx, req, j);
             return HL_OK;
         }
     }
     if (create_record(ctx, j, model_name, &st) != HL_OK) {
         if (!immediate)
             srv_jobq_unreserve(ctx->queue);
+        owner_undo(ctx, req, j);
         return srv_resp_problem(resp, req, srv_problem_for_status(st), NULL, "the store failed: %s",
                                 hl_status_str(st));
     }
@@ -409,15 +529,7 @@ static hl_status admit(srv_ctx *ctx, const srv_req *req, srv_resp *resp, srv_job
                                     "the server is shutting down");
         }
     }
-    if (req->prefer_wait > 0 && !immediate) {
-        srv_job_retain(j);
-        resp->wait_job = j;
-        resp->wait_seconds = req->prefer_wait;
-        return HL_OK;
-    }
-    if (req->prefer_wait > 0 && immediate)
-        return srv_cluster_after_wait(ctx, req, j, resp);
-    return srv_resp_job(ctx, req, resp, j->id, 202);
+    return admitted(ctx, req, resp, j, immediate);
 }
 
 hl_status srv_h_cluster(srv_ctx *ctx, const srv_req *req, srv_resp *resp)
@@ -468,9 +580,20 @@ hl_status srv_h_cluster(srv_ctx *ctx, const srv_req *req, srv_resp *resp)
     return st;
 }
 
+/* Redis mode: the job's status from its record (it may have run on another replica). */
+static int status_in_store(srv_ctx *ctx, const char *id)
+{
+    srv_record r;
+    if (ctx->store->ops->job_get(ctx->store, id, &r) != HL_OK)
+        return -1;
+    int st = srv_job_status_parse(srv_record_get(&r, "status"));
+    srv_record_free(&r);
+    return st;
+}
+
 hl_status srv_cluster_after_wait(srv_ctx *ctx, const srv_req *req, srv_job *job, srv_resp *resp)
 {
-    int st = atomic_load(&job->status);
+    int st = ctx->use_stream ? status_in_store(ctx, job->id) : atomic_load(&job->status);
     if (st == SRV_JOB_SUCCEEDED) {
         hl_status r = srv_render_result(ctx, req, resp, job->id, 0);
         if (resp->status == 200) {

@@ -6,6 +6,7 @@
  */
 #include "buf.h"
 #include "jobs.h"
+#include "log.h"
 #include "metrics.h"
 #include "result.h"
 #include "server.h"
@@ -112,6 +113,53 @@ hl_status srv_h_job_get(srv_ctx *ctx, const srv_req *req, srv_resp *resp)
     return srv_resp_job(ctx, req, resp, req->param, 200);
 }
 
+/* Redis mode: a queued job is canceled in the store (whichever replica claims its entry
+ * then just acknowledges it); a running one gets cancel_requested, which its replica's
+ * cancel hook reads. Returns 1 when it answered. */
+static int cancel_in_store(srv_ctx *ctx, const srv_req *req, srv_resp *resp, const char *id, int st)
+{
+    srv_store *s = ctx->store;
+    if (st == SRV_JOB_QUEUED) {
+        char ts[32];
+        srv_now_rfc3339(ts);
+        srv_field f[2] = {{"finished_at", ts}, {"error", ""}};
+        hl_status cs =
+            srv_job_transition(s, id, NULL, "queued", SRV_JOB_CANCELED, f, 2, ctx->cfg->result_ttl);
+        srv_metrics_store_result(ctx->metrics, SRV_OP_JOB_UPDATE, cs);
+        if (cs == HL_OK) {
+            srv_metrics_job_end(ctx->metrics, SRV_JOB_CANCELED);
+            s->ops->input_delete(s, id);
+            if (ctx->job_done != NULL)
+                ctx->job_done(ctx, id);
+            srv_resp_job(ctx, req, resp, id, 200);
+            return 1;
+        }
+        if (cs != HL_BUSY) { /* HL_BUSY: it started meanwhile; cancel it as running */
+            srv_resp_problem(resp, req, srv_problem_for_status(cs), NULL, "the store failed: %s",
+                             hl_status_str(cs));
+            return 1;
+        }
+    }
+    srv_field f[1] = {{"cancel_requested", "1"}};
+    hl_status us = s->ops->job_update(s, id, f, 1, "running", 0);
+    srv_metrics_store_result(ctx->metrics, SRV_OP_JOB_UPDATE, us);
+    if (us == HL_BUSY) /* it ended meanwhile: show how */
+        return srv_resp_job(ctx, req, resp, id, 200) == HL_OK;
+    if (us != HL_OK) {
+        srv_resp_problem(resp, req, srv_problem_for_status(us), NULL, "the store failed: %s",
+                         hl_status_str(us));
+        return 1;
+    }
+    srv_job *j = srv_jobs_find(ctx->jobs, id); /* running here: no need to wait for the poll */
+    if (j != NULL) {
+        int none = SRV_STOP_NONE;
+        atomic_compare_exchange_strong(&j->cancel, &none, SRV_STOP_CANCEL);
+        srv_job_release(j);
+    }
+    srv_resp_job(ctx, req, resp, id, 202);
+    return 1;
+}
+
 hl_status srv_h_job_delete(srv_ctx *ctx, const srv_req *req, srv_resp *resp)
 {
     const char *id = req->param;
@@ -120,6 +168,9 @@ hl_status srv_h_job_delete(srv_ctx *ctx, const srv_req *req, srv_resp *resp)
         return HL_OK;
     int st = srv_job_status_parse(srv_record_get(&r, "status"));
     srv_record_free(&r);
+    if (ctx->use_stream && (st == SRV_JOB_QUEUED || st == SRV_JOB_RUNNING) &&
+        cancel_in_store(ctx, req, resp, id, st))
+        return HL_OK;
     srv_job *j = srv_jobs_find(ctx->jobs, id);
     if (st == SRV_JOB_QUEUED && j != NULL && srv_job_cancel_queued(ctx, j, NULL) == HL_OK) {
         srv_job_release(j);
@@ -127,7 +178,7 @@ hl_status srv_h_job_delete(srv_ctx *ctx, const srv_req *req, srv_resp *resp)
     }
     if ((st == SRV_JOB_QUEUED || st == SRV_JOB_RUNNING) && j != NULL) {
         /* Running (or just popped): the engine's cancel hook sees this at its next check. */
-        atomic_store(&j->cancel, 1);
+        atomic_store(&j->cancel, SRV_STOP_CANCEL);
         srv_job_release(j);
         return srv_resp_job(ctx, req, resp, id, 202);
     }

@@ -14,6 +14,7 @@
  */
 #include "http.h"
 
+#include "auth.h"
 #include "jobs.h"
 #include "log.h"
 #include "metrics.h"
@@ -54,7 +55,8 @@ typedef struct conn_state {
     int bad_query; /* 1: more query parameters than SRV_MAX_QUERY, 2: a %00 in one */
     int waiting;   /* suspended for Prefer: wait */
     srv_job *wait_job;
-    double deadline; /* monotonic */
+    double deadline;  /* monotonic */
+    double next_poll; /* Redis mode: when to look at the job's record again */
     struct conn_state *wnext;
     char path[MAX_PATH];
 } conn_state;
@@ -66,6 +68,7 @@ struct srv_http {
     uv_mutex_t wmu;
     conn_state *waiters;
     atomic_int inflight;
+    atomic_int stopping; /* wake_all ran: resumed waiters answer, never wait again */
     int port;
 };
 
@@ -171,7 +174,9 @@ static int pick_job(const conn_state *cs, const void *arg)
 
 static int pick_expired(const conn_state *cs, const void *arg)
 {
-    return cs->deadline <= *(const double *)arg;
+    double now = *(const double *)arg;
+    /* With Redis the job may run on another replica: look at its record every 250 ms. */
+    return cs->deadline <= now || (cs->next_poll > 0 && cs->next_poll <= now);
 }
 
 static int pick_all(const conn_state *cs, const void *arg)
@@ -199,6 +204,7 @@ void srv_http_wake_expired(srv_http *h)
 
 void srv_http_wake_all(srv_http *h)
 {
+    atomic_store(&h->stopping, 1);
     wake_where(h, pick_all, NULL);
 }
 
@@ -209,6 +215,7 @@ static void suspend_for(conn_state *cs, srv_resp *resp)
     cs->wait_job = resp->wait_job;
     resp->wait_job = NULL;
     cs->deadline = srv_mono() + (double)resp->wait_seconds;
+    cs->next_poll = cs->http->ctx->use_stream ? srv_mono() + 0.25 : 0.0;
     cs->waiting = 1;
     srv_resp_clear(resp);
     MHD_suspend_connection(cs->conn);
@@ -297,10 +304,39 @@ static enum MHD_Result preflight(conn_state *cs, const char *allow)
     resp.status = 204;
     srv_resp_header(&resp, "Access-Control-Allow-Methods", "%s", allow);
     srv_resp_header(&resp, "Access-Control-Allow-Headers",
-                    "Content-Type, Idempotency-Key, Prefer, X-Request-Id");
+                    "Authorization, Content-Type, Idempotency-Key, Prefer, X-Request-Id");
     srv_resp_header(&resp, "Access-Control-Max-Age", "600");
     srv_resp_header(&resp, "Allow", "%s", allow);
     return answer(cs, &resp);
+}
+
+/* API keys: 401 without a valid key (before any body byte is read), 429 past the key's
+ * request rate. Returns 1 when the request may go on; 0 when it was answered (*answered is
+ * what MHD_queue_response said). */
+static int check_key(srv_http *h, struct MHD_Connection *c, conn_state *cs,
+                     enum MHD_Result *answered)
+{
+    const char *az = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    srv_resp resp;
+    srv_resp_init(&resp);
+    if (!srv_auth_check(h->ctx->auth, az, cs->req.key_name)) {
+        srv_resp_problem(&resp, &cs->req, SRV_P_UNAUTHORIZED, NULL, "%s",
+                         az == NULL ? "this route needs 'Authorization: Bearer <API key>'"
+                                    : "the API key is not valid");
+        srv_resp_header(&resp, "WWW-Authenticate", "%s",
+                        az == NULL ? "Bearer realm=\"hilander\""
+                                   : "Bearer realm=\"hilander\", error=\"invalid_token\"");
+    } else {
+        int retry = 0;
+        if (srv_auth_rate(h->ctx->auth, cs->req.key_name, &retry))
+            return 1;
+        srv_resp_problem(&resp, &cs->req, SRV_P_RATE_LIMITED, NULL,
+                         "API key '%s' is over its rate of %d requests per second",
+                         cs->req.key_name, h->ctx->cfg->key_rate);
+        srv_resp_header(&resp, "Retry-After", "%d", retry);
+    }
+    *answered = answer(cs, &resp);
+    return 0;
 }
 
 /* Call 1. Returns MHD_YES to go on (body or final call follows). */
@@ -328,6 +364,10 @@ static enum MHD_Result first_call(srv_http *h, struct MHD_Connection *c, const c
     if (m == SRV_MATCH_BAD_METHOD)
         return answer_problem(cs, SRV_P_METHOD_NOT_ALLOWED, "this path allows other methods",
                               allow);
+    enum MHD_Result answered = MHD_YES;
+    if (h->ctx->auth != NULL && (cs->req.route->flags & SRV_PUBLIC) == 0 &&
+        !check_key(h, c, cs, &answered))
+        return answered; /* 401 or 429 */
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
     unsigned long long len = cl != NULL ? strtoull(cl, NULL, 10) : 0;
     unsigned long long max = h->ctx->cfg->max_body_bytes;
@@ -423,7 +463,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         atomic_fetch_add(&h->inflight, 1);
         return first_call(h, c, url, method, cs);
     }
-    if (cs->waiting) { /* resumed: the job ended or the wait expired */
+    if (cs->waiting) { /* resumed: the job ended, the wait expired, or time to poll */
+        if (h->ctx->use_stream && srv_mono() < cs->deadline && !atomic_load(&h->stopping) &&
+            !srv_job_ended_in_store(h->ctx, cs->wait_job->id)) {
+            cs->next_poll = srv_mono() + 0.25;
+            MHD_suspend_connection(c);
+            waiter_add(h, cs);
+            if (atomic_load(&h->stopping)) /* wake_all may have run before the add */
+                wake_where(h, pick_self, cs);
+            return MHD_YES;
+        }
         cs->waiting = 0;
         srv_resp resp;
         srv_resp_init(&resp);
@@ -471,8 +520,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
         "path",        cs->path,
         "status",      st,
         "duration_ms", dur,
+        "key",         cs->req.key_name[0] != '\0' ? cs->req.key_name : NULL,
         "error",       toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? NULL : "connection"};
-    srv_log(status >= 500 ? SRV_LOG_WARN : SRV_LOG_INFO, "request", kv, 6);
+    srv_log(status >= 500 ? SRV_LOG_WARN : SRV_LOG_INFO, "request", kv, 7);
     srv_req_deinit(&cs->req);
     free(cs->body.data);
     srv_job_release(cs->wait_job);

@@ -67,6 +67,8 @@ const char *srv_http_reason(int status)
             return "No Content";
         case 400:
             return "Bad Request";
+        case 401:
+            return "Unauthorized";
         case 404:
             return "Not Found";
         case 405:

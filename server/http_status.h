@@ -31,6 +31,8 @@
     XX(IDEMPOTENCY_KEY_IN_PROGRESS, 409, "idempotency-key-in-progress",                            \
        "The first request with this Idempotency-Key is still being admitted")                      \
     XX(QUEUE_FULL, 429, "queue-full", "The job queue is full")                                     \
+    XX(RATE_LIMITED, 429, "rate-limited", "Too many requests for this API key")                    \
+    XX(UNAUTHORIZED, 401, "unauthorized", "A valid API key is required")                           \
     XX(UNAVAILABLE, 503, "unavailable", "The service cannot take this request now")                \
     XX(NOT_FOUND, 404, "not-found", "No such route")                                               \
     XX(METHOD_NOT_ALLOWED, 405, "method-not-allowed", "The route does not allow this method")      \

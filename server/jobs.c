@@ -145,6 +145,19 @@ hl_status srv_job_transition(srv_store *s, const char *id, srv_job *j, const cha
     return st;
 }
 
+int srv_job_ended_in_store(srv_ctx *ctx, const char *id)
+{
+    srv_record r;
+    hl_status st = ctx->store->ops->job_get(ctx->store, id, &r);
+    if (st == HL_NOTFOUND)
+        return 1;
+    if (st != HL_OK)
+        return 0;
+    int status = srv_job_status_parse(srv_record_get(&r, "status"));
+    srv_record_free(&r);
+    return status >= 0 && srv_job_status_terminal((srv_job_status)status);
+}
+
 /* ---- table ---- */
 
 struct srv_jobs {
@@ -227,6 +240,18 @@ void srv_jobs_remove(srv_jobs *t, const char *id)
     }
     uv_mutex_unlock(&t->mu);
     srv_job_release(gone);
+}
+
+size_t srv_jobs_snapshot(srv_jobs *t, srv_job **out, size_t max)
+{
+    size_t n = 0;
+    uv_mutex_lock(&t->mu);
+    for (size_t i = 0; i < t->n && n < max; i++) {
+        srv_job_retain(t->v[i]);
+        out[n++] = t->v[i];
+    }
+    uv_mutex_unlock(&t->mu);
+    return n;
 }
 
 size_t srv_jobs_count(srv_jobs *t)

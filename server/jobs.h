@@ -45,7 +45,7 @@ struct srv_job {
     char id[32];
     char request_id[SRV_ID_MAX + 8];
     atomic_int status; /* srv_job_status, mirrors the store */
-    atomic_int cancel; /* set by DELETE while running */
+    atomic_int cancel; /* srv_job_stop: why the engine should stop (0 = it should not) */
     char *body;        /* owned bytes the input matrix may view */
     hl_fmatrix x;      /* the input (owned or a view into body) */
     char **ids;        /* n strings or NULL (owned) */
@@ -60,7 +60,19 @@ struct srv_job {
     double last_write;
     int last_stage, last_level;
     srv_ctx *ctx;
+    /* Redis mode: the stream entry this replica claimed ("" for a job of the in-process
+     * queue), and when the worker last read the record for a cancel request (monotonic). */
+    char entry[48];
+    double last_cancel_poll;
 };
+
+/** Why a running job's engine is asked to stop (srv_job.cancel). */
+typedef enum srv_job_stop {
+    SRV_STOP_NONE = 0,
+    SRV_STOP_CANCEL = 1,  /* DELETE: the job ends canceled */
+    SRV_STOP_ABANDON = 2, /* Redis mode, shutdown: hand the job back to the stream */
+    SRV_STOP_LOST = 3,    /* Redis mode: another replica took the entry over */
+} srv_job_stop;
 
 /** A new job with refs = 1 and a fresh id; HL_NOMEM. */
 hl_status srv_job_new(srv_job **out);
@@ -86,6 +98,10 @@ hl_status srv_job_transition(srv_store *s, const char *id, srv_job *j, const cha
                              srv_job_status to, const srv_field *extra, size_t n_extra,
                              uint64_t ttl);
 
+/** Whether the job's store record is terminal or gone (Redis mode: a job that may run on
+ * another replica). 0 when it is not, or the store cannot be read. */
+int srv_job_ended_in_store(srv_ctx *ctx, const char *id);
+
 /* ---- the table of unfinished jobs (id -> job) ---- */
 hl_status srv_jobs_new(srv_jobs **out);
 void srv_jobs_free(srv_jobs *t);
@@ -95,6 +111,9 @@ hl_status srv_jobs_add(srv_jobs *t, srv_job *j);
 srv_job *srv_jobs_find(srv_jobs *t, const char *id);
 /** Removes (drops the table's reference). */
 void srv_jobs_remove(srv_jobs *t, const char *id);
+/** Retains up to `max` jobs of the table into out (the caller releases each); returns how
+ * many. */
+size_t srv_jobs_snapshot(srv_jobs *t, srv_job **out, size_t max);
 size_t srv_jobs_count(srv_jobs *t);
 
 /* ---- the bounded queue ---- */
@@ -128,6 +147,16 @@ hl_status srv_workers_start(srv_ctx *ctx, int n, srv_workers **out);
 void srv_workers_join(srv_workers *w);
 /** Runs one job to its end on the calling thread (what a worker does; tests use it). */
 void srv_worker_run_job(srv_ctx *ctx, srv_job *j);
+
+/* ---- what the stream worker (stream_jobs.c) shares with workers.c ---- */
+/** Computes the job (or copies its cached source) and stores the result; HL_CANCELED when
+ * the cancel hook stopped it. Progress goes to the store record (throttled). */
+hl_status srv__job_execute(srv_ctx *ctx, srv_job *j, hl_error *err);
+/** Moves the record from running to `to` (a problem object in `error` for failed), records
+ * metrics and logs, and fills the cache on success. Returns the store's status. */
+hl_status srv__job_finish(srv_ctx *ctx, srv_job *j, srv_job_status to, const char *error);
+/** The problem object stored in a failed job's "error" field. */
+void srv__job_error_json(hl_status st, const hl_error *err, char *out, size_t len);
 
 /** Logs a state change (job_id, request_id, from, to, duration in seconds). */
 void srv_job_log(const srv_job *j, const char *from, const char *to, double seconds);

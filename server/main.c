@@ -7,6 +7,7 @@
  * Exit codes: 0 after a clean shutdown; 2 for a bad setting, a model that does not load or a
  * default model that does not exist (one line on stderr); 1 for other start failures.
  */
+#include "auth.h"
 #include "config.h"
 #include "healthcheck.h"
 #include "http.h"
@@ -16,6 +17,7 @@
 #include "metrics.h"
 #include "model_registry.h"
 #include "server.h"
+#include "stream_jobs.h"
 
 #include "hl/file.h"
 
@@ -52,12 +54,20 @@ static hl_status open_store(const srv_config *cfg, srv_store **out, hl_error *er
     return srv_store_redis_new(cfg->redis, 2000, cfg->http_threads + cfg->workers + 2, out, err);
 }
 
-/* The queued jobs left at shutdown end canceled with a clear error. */
+/* The queued jobs left at shutdown end canceled with a clear error. With Redis they are
+ * handed back to the stream instead, and running jobs stop and are handed back too, for
+ * another replica to run (api.md "Shutdown"). */
 static void cancel_queued(srv_ctx *ctx)
 {
     srv_job **left = NULL;
     size_t n = 0;
     srv_jobq_close(ctx->queue, &left, &n);
+    if (ctx->use_stream) {
+        srv_stream_release_queued(ctx, left, n);
+        srv_stream_abandon_running(ctx);
+        free(left);
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         srv_job_cancel_queued(ctx, left[i], "the server shut down before the job started");
         srv_job_release(left[i]);
@@ -68,6 +78,7 @@ static void cancel_queued(srv_ctx *ctx)
 static int serve(srv_ctx *ctx)
 {
     srv_workers *workers = NULL;
+    srv_claimer *claimer = NULL;
     srv_loop *loop = NULL;
     srv_http *http = NULL;
     hl_error err;
@@ -76,6 +87,10 @@ static int serve(srv_ctx *ctx)
     if (srv_loop_new(ctx, &loop) != HL_OK ||
         srv_workers_start(ctx, ctx->cfg->workers, &workers) != HL_OK) {
         fprintf(stderr, "hilanderd: cannot start the loop or the workers\n");
+        goto out;
+    }
+    if (ctx->use_stream && srv_claimer_start(ctx, &claimer) != HL_OK) {
+        fprintf(stderr, "hilanderd: cannot start the job stream claimer\n");
         goto out;
     }
     if (srv_http_start(ctx, &http, &err) != HL_OK) {
@@ -105,6 +120,7 @@ out:
     /* Queued jobs are canceled, running ones finish, then everyone waiting is answered. */
     cancel_queued(ctx);
     srv_workers_join(workers);
+    srv_claimer_join(claimer); /* after the workers: it refreshes their entries until then */
     if (loop != NULL)
         srv_loop_flush(loop);
     if (http != NULL) {
@@ -118,6 +134,44 @@ out:
     if (rc == 0)
         srv_log(SRV_LOG_INFO, "stopped", NULL, 0);
     return rc;
+}
+
+/* --hash-key NAME: reads one key from stdin, prints "NAME sha256:HEX" (never the key). */
+static int hash_key(const char *name)
+{
+    char key[SRV_AUTH_KEY_MAX + 4], line[128];
+    if (fgets(key, sizeof(key), stdin) == NULL) {
+        fprintf(stderr, "hilanderd: --hash-key: no key on standard input\n");
+        return 2;
+    }
+    size_t n = strlen(key);
+    while (n > 0 && (key[n - 1] == '\n' || key[n - 1] == '\r'))
+        key[--n] = '\0';
+    hl_status st = srv_auth_hash_line(name, key, line, sizeof(line));
+    memset(key, 0, sizeof(key));
+    if (st != HL_OK) {
+        fprintf(stderr,
+                "hilanderd: --hash-key: the key must be %d-%d characters of A-Z a-z 0-9 - . _ ~ "
+                "+ / (then '=' padding)\n",
+                SRV_AUTH_KEY_MIN, SRV_AUTH_KEY_MAX);
+        return 2;
+    }
+    printf("%s\n", line);
+    return 0;
+}
+
+/* --replica, or hostname-pid. */
+static void replica_name(const srv_config *cfg, char *out, size_t len)
+{
+    if (cfg->replica[0] != '\0') {
+        snprintf(out, len, "%s", cfg->replica);
+        return;
+    }
+    char host[64] = "hilanderd";
+    if (gethostname(host, sizeof(host)) != 0)
+        snprintf(host, sizeof(host), "hilanderd");
+    host[sizeof(host) - 1] = '\0';
+    snprintf(out, len, "%.40s-%ld", host, (long)getpid());
 }
 
 int main(int argc, char **argv)
@@ -142,6 +196,8 @@ int main(int argc, char **argv)
         case SRV_ACTION_PRINT_ROUTES:
             srv_routes_print(stdout);
             return 0;
+        case SRV_ACTION_HASH_KEY:
+            return hash_key(cfg.hash_key_name);
         case SRV_ACTION_RUN:
             break;
     }
@@ -178,8 +234,17 @@ int main(int argc, char **argv)
         free(openapi);
         return 2;
     }
-    snprintf(ctx.replica, sizeof(ctx.replica), "hilanderd-");
-    srv_random_base32(ctx.replica + 10, 4);
+    replica_name(&cfg, ctx.replica, sizeof(ctx.replica));
+    ctx.use_stream = cfg.redis[0] != '\0';
+    atomic_init(&ctx.stream_busy, 0);
+    if (cfg.api_keys[0] != '\0' &&
+        srv_auth_load(cfg.api_keys, cfg.key_rate, &ctx.auth, &err) != HL_OK) {
+        fprintf(stderr, "hilanderd: --api-keys %s\n", err.msg);
+        ctx.store->ops->destroy(ctx.store);
+        srv_models_free(models);
+        free(openapi);
+        return 2;
+    }
     int rc = 1;
     if (srv_metrics_new(&ctx.metrics) == HL_OK && srv_jobs_new(&ctx.jobs) == HL_OK &&
         srv_jobq_new((size_t)cfg.queue_capacity, &ctx.queue) == HL_OK)
@@ -190,6 +255,7 @@ int main(int argc, char **argv)
     srv_jobs_free(ctx.jobs);
     srv_metrics_free(ctx.metrics);
     ctx.store->ops->destroy(ctx.store);
+    srv_auth_free(ctx.auth);
     srv_models_free(models);
     free(openapi);
     return rc;

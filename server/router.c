@@ -24,10 +24,10 @@ static const srv_route routes[] = {
     {SRV_M_GET, "/v1/jobs/{id}/result", srv_h_job_result, 0},
     {SRV_M_GET, "/v1/models", srv_h_models, 0},
     {SRV_M_GET, "/v1/models/{name}", srv_h_model, 0},
-    {SRV_M_GET, "/livez", srv_h_livez, 0},
-    {SRV_M_GET, "/readyz", srv_h_readyz, 0},
-    {SRV_M_GET, "/metrics", srv_h_metrics, 0},
-    {SRV_M_GET, "/openapi.yaml", srv_h_openapi, 0},
+    {SRV_M_GET, "/livez", srv_h_livez, SRV_PUBLIC},
+    {SRV_M_GET, "/readyz", srv_h_readyz, SRV_PUBLIC},
+    {SRV_M_GET, "/metrics", srv_h_metrics, SRV_PUBLIC},
+    {SRV_M_GET, "/openapi.yaml", srv_h_openapi, SRV_PUBLIC},
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -357,7 +357,7 @@ hl_status srv_resp_problem(srv_resp *r, const srv_req *req, srv_problem p, const
     r->content_type = "application/problem+json";
     r->is_problem = 1;
     r->problem = p;
-    if (p == SRV_P_QUEUE_FULL)
+    if (p == SRV_P_QUEUE_FULL || p == SRV_P_RATE_LIMITED)
         srv_resp_header(r, "Retry-After", "1");
     else if (p == SRV_P_UNAVAILABLE)
         srv_resp_header(r, "Retry-After", "5");

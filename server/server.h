@@ -54,7 +54,12 @@ typedef struct srv_ctx {
     srv_jobq *queue; /* bounded FIFO the workers pop */
     srv_metrics *metrics;
     atomic_int draining;
-    char replica[32];
+    char replica[64];
+    /* Redis mode (--redis): jobs go through the stream hl:jobs (stream_jobs.c); the
+     * in-process queue only feeds this replica's workers the entries it claimed. */
+    int use_stream;
+    atomic_int stream_busy; /* claimed entries not yet finished on this replica */
+    struct srv_auth *auth;  /* API keys and per-key limits (auth.h); NULL = no keys */
     const char *openapi;
     size_t openapi_len;
     /* Called by a worker (or a handler) when a job reaches a terminal state; the loop
@@ -85,6 +90,7 @@ typedef struct srv_req {
     srv_body *body;
     char idem_key[256]; /* "" when absent */
     int prefer_wait;    /* seconds (capped at 60), -1 when absent */
+    char key_name[64];  /* the API key's name once authenticated; "" without keys */
 } srv_req;
 
 #define SRV_MAX_HEADERS 8
@@ -106,10 +112,11 @@ typedef struct srv_resp {
 typedef hl_status (*srv_handler)(srv_ctx *ctx, const srv_req *req, srv_resp *resp);
 
 enum {
-    SRV_BODY_JSON = 1u << 0, /* application/json */
-    SRV_BODY_NPY = 1u << 1,  /* application/x-npy */
-    SRV_BODY_F32 = 1u << 2,  /* application/octet-stream */
-    SRV_IDEMPOTENT = 1u << 3 /* honours Idempotency-Key */
+    SRV_BODY_JSON = 1u << 0,  /* application/json */
+    SRV_BODY_NPY = 1u << 1,   /* application/x-npy */
+    SRV_BODY_F32 = 1u << 2,   /* application/octet-stream */
+    SRV_IDEMPOTENT = 1u << 3, /* honours Idempotency-Key */
+    SRV_PUBLIC = 1u << 4      /* needs no API key (health, metrics, the contract) */
 };
 #define SRV_BODY_ANY (SRV_BODY_JSON | SRV_BODY_NPY | SRV_BODY_F32)
 

@@ -15,6 +15,8 @@
  *   input    the request's embeddings for a queued job (same chunking), deleted when it ends.
  *   cache    cache key (hex hash of the work) -> job id of a stored result.
  *   idem     Idempotency-Key -> "job id + body hash", set only if absent (SET NX EX).
+ *   owner    an API key's name -> the ids of its jobs that may still be queued or running
+ *            (per-key job limits; pruned by looking at the jobs' records, never decremented).
  * TTLs are in seconds; 0 means no expiry.
  *
  * Errors: HL_NOTFOUND for a missing or expired key, HL_BUSY when a precondition fails (NX or
@@ -67,6 +69,12 @@ typedef struct srv_store_ops {
     hl_status (*job_update)(srv_store *s, const char *id, const srv_field *f, size_t n,
                             const char *expect_status, uint64_t ttl);
     hl_status (*job_delete)(srv_store *s, const char *id);
+    /* Adds `delta` to the integer field `field` (absent = 0) when the status precondition
+     * holds (as for job_update) and stores the new value in *value. HL_NOTFOUND when the record
+     * is missing, HL_BUSY when the precondition fails, HL_FORMAT when the field is not an
+     * integer. Atomic: concurrent increments from any thread or replica all count. */
+    hl_status (*job_incr)(srv_store *s, const char *id, const char *field, long long delta,
+                          const char *expect_status, long long *value);
     /* Result and input blobs. */
     hl_status (*result_put)(srv_store *s, const char *id, const void *data, size_t len,
                             uint64_t ttl);
@@ -83,6 +91,19 @@ typedef struct srv_store_ops {
      * the existing value in *existing (malloc'd). */
     hl_status (*idem_claim)(srv_store *s, const char *key, const char *value, uint64_t ttl,
                             char **existing);
+    /* Replaces the value of `key` only if it is exactly `expected` (HL_BUSY otherwise,
+     * HL_NOTFOUND when absent), with a new TTL: how an admission takes over the key of one
+     * that died before creating its job. */
+    hl_status (*idem_replace)(srv_store *s, const char *key, const char *expected,
+                              const char *value, uint64_t ttl);
+    /* Per-owner job limits. owner_admit adds job_id to `owner`'s set unless `limit` of the
+     * jobs in it are still active (HL_BUSY then, nothing added). A member is dropped first when
+     * its record is terminal, or missing more than `grace` seconds after it was added (an
+     * admission that never created its record). Adding a member twice is HL_OK. owner_release
+     * removes one (HL_NOTFOUND when absent). Atomic across threads and replicas. */
+    hl_status (*owner_admit)(srv_store *s, const char *owner, const char *job_id, unsigned limit,
+                             uint64_t grace);
+    hl_status (*owner_release)(srv_store *s, const char *owner, const char *job_id);
     /* Reachability (readyz). */
     hl_status (*ping)(srv_store *s);
     void (*destroy)(srv_store *s);

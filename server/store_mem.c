@@ -6,11 +6,11 @@
  * Every key lives in one chained hash table keyed by (kind, key) and on one LRU list (most
  * recently used first). Bytes are accounted per entry (key, value, a fixed overhead). When
  * a write would pass the cap, eviction walks the LRU from the cold end twice: first only
- * results, then cache and idempotency entries and terminal job records. Queued inputs and
- * records of unfinished jobs are never evicted; if there is still no room, the write fails
- * with HL_NOMEM. Result and input bytes are immutable refcounted blobs: they are copied in
- * before the lock is taken and copied out after it is released (the reader holds a
- * reference meanwhile), so no big allocation or memcpy ever happens under the lock.
+ * results, then cache and idempotency entries and terminal job records. Queued inputs,
+ * records of unfinished jobs and owner sets (per-key job limits) are never evicted; if there is
+ * still no room, the write fails with HL_NOMEM. Result and input bytes are immutable refcounted
+ * blobs: they are copied in before the lock is taken and copied out after it is released (the
+ * reader holds a reference meanwhile), so no big allocation or memcpy ever happens under the lock.
  *
  * Lock order: one mutex (s->mu) guards the table, the LRU and the byte count; no other lock
  * is taken while it is held. Blobs are freed after the mutex is released.
@@ -19,12 +19,14 @@
 
 #include "log.h"
 
+#include <errno.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
-enum { K_JOB = 0, K_RESULT, K_INPUT, K_CACHE, K_IDEM };
+enum { K_JOB = 0, K_RESULT, K_INPUT, K_CACHE, K_IDEM, K_OWNER };
 
 #define ENTRY_OVERHEAD 96
 
@@ -43,7 +45,7 @@ typedef struct entry {
     double expires; /* 0 = never */
     size_t bytes;
     blob *blob;     /* K_RESULT, K_INPUT */
-    char *str;      /* K_CACHE, K_IDEM */
+    char *str;      /* K_CACHE, K_IDEM, K_OWNER ("id@seconds " per member) */
     srv_record rec; /* K_JOB */
 } entry;
 
@@ -419,6 +421,44 @@ static hl_status m_job_update(srv_store *base, const char *id, const srv_field *
     return st;
 }
 
+static hl_status m_job_incr(srv_store *base, const char *id, const char *field, long long delta,
+                            const char *expect_status, long long *value)
+{
+    mem_store *s = (mem_store *)base;
+    entry *grave = NULL;
+    hl_status st = HL_OK;
+    uv_mutex_lock(&s->mu);
+    entry *e = lookup(s, K_JOB, id, &grave);
+    const char *cur = e != NULL ? srv_record_get(&e->rec, "status") : NULL;
+    if (e == NULL)
+        st = HL_NOTFOUND;
+    else if (expect_status != NULL && (cur == NULL || !status_in(cur, expect_status)))
+        st = HL_BUSY;
+    long long v = 0;
+    const char *old = st == HL_OK ? srv_record_get(&e->rec, field) : NULL;
+    if (old != NULL) {
+        char *end = NULL;
+        errno = 0;
+        v = strtoll(old, &end, 10);
+        if (old[0] == '\0' || *end != '\0' || errno != 0)
+            st = HL_FORMAT;
+    }
+    if (st == HL_OK) {
+        char buf[24];
+        v += delta;
+        snprintf(buf, sizeof(buf), "%lld", v);
+        st = record_set(&e->rec, field, buf);
+        size_t nb = entry_size(e);
+        s->bytes = s->bytes - e->bytes + nb;
+        e->bytes = nb;
+    }
+    uv_mutex_unlock(&s->mu);
+    bury(grave);
+    if (st == HL_OK && value != NULL)
+        *value = v;
+    return st;
+}
+
 static hl_status del(mem_store *s, int kind, const char *key)
 {
     entry *grave = NULL;
@@ -548,6 +588,166 @@ static hl_status m_idem_claim(srv_store *s, const char *key, const char *value, 
     return str_put((mem_store *)s, K_IDEM, key, value, ttl, 1, existing);
 }
 
+/* ---- owners (per-key job limits) ---- */
+
+/* Whether a member "id@t" of an owner set is still active at `now`; under s->mu. */
+static int owner_member_active(mem_store *s, const char *id, double added, double now,
+                               uint64_t grace, entry **grave)
+{
+    entry *job = lookup(s, K_JOB, id, grave);
+    if (job == NULL)
+        return now - added <= (double)grace;
+    return !is_terminal_job(job);
+}
+
+/* Rebuilds an owner set's text keeping the active members; returns their count, with
+ * *has_id set when job_id is among them. The text is small (bounded by the limit). Under the
+ * lock: the members' records have to be read in the same critical section. */
+static size_t owner_prune(mem_store *s, entry *e, const char *job_id, uint64_t grace, int *has_id,
+                          entry **grave)
+{
+    double now = s->now(s->now_ud);
+    size_t kept = 0, out = 0, len = strlen(e->str);
+    char *text = e->str;
+    *has_id = 0;
+    for (size_t i = 0; i < len;) {
+        size_t n = strcspn(text + i, " ");
+        char member[96];
+        if (n > 0 && n < sizeof(member)) {
+            memcpy(member, text + i, n);
+            member[n] = '\0';
+            char *at = strrchr(member, '@');
+            double added = at != NULL ? strtod(at + 1, NULL) : 0.0;
+            if (at != NULL)
+                *at = '\0';
+            if (owner_member_active(s, member, added, now, grace, grave)) {
+                *has_id |= strcmp(member, job_id) == 0;
+                memmove(text + out, text + i, n);
+                out += n;
+                text[out++] = ' ';
+                kept++;
+            }
+        }
+        i += n + 1;
+    }
+    text[out] = '\0';
+    return kept;
+}
+
+static hl_status m_owner_admit(srv_store *base, const char *owner, const char *job_id,
+                               unsigned limit, uint64_t grace)
+{
+    mem_store *s = (mem_store *)base;
+    if (owner == NULL || job_id == NULL || strlen(job_id) > 64 || strchr(job_id, ' ') != NULL ||
+        strchr(job_id, '@') != NULL)
+        return HL_INVAL;
+    entry *fresh = entry_new(K_OWNER, owner, 0, s);
+    if (fresh == NULL || (fresh->str = strdup("")) == NULL) {
+        entry_free(fresh);
+        return HL_NOMEM;
+    }
+    entry *grave = NULL;
+    hl_status st = HL_OK;
+    uv_mutex_lock(&s->mu);
+    entry *e = lookup(s, K_OWNER, owner, &grave);
+    int has_id = 0;
+    size_t active = e != NULL ? owner_prune(s, e, job_id, grace, &has_id, &grave) : 0;
+    if (!has_id && active >= limit)
+        st = HL_BUSY;
+    if (st == HL_OK && !has_id) {
+        char add[96];
+        int n = snprintf(add, sizeof(add), "%s@%.3f ", job_id, s->now(s->now_ud));
+        const char *prev = e != NULL ? e->str : "";
+        char *text = malloc(strlen(prev) + (size_t)n + 1); /* a few bytes per active job */
+        if (text == NULL) {
+            st = HL_NOMEM;
+        } else {
+            memcpy(text, prev, strlen(prev));
+            memcpy(text + strlen(prev), add, (size_t)n + 1);
+            if (e == NULL) {
+                e = fresh;
+                fresh = NULL;
+                e->hash = hash_key(K_OWNER, e->key);
+                grow(s);
+                entry **slot = &s->buckets[e->hash & (s->nbuckets - 1)];
+                e->hnext = *slot;
+                *slot = e;
+                lru_push_front(s, e);
+                s->count++;
+                e->bytes = 0;
+            }
+            free(e->str);
+            e->str = text;
+        }
+    }
+    if (e != NULL) {
+        size_t nb = entry_size(e);
+        s->bytes = s->bytes - e->bytes + nb;
+        e->bytes = nb;
+    }
+    uv_mutex_unlock(&s->mu);
+    entry_free(fresh);
+    bury(grave);
+    return st;
+}
+
+static hl_status m_owner_release(srv_store *base, const char *owner, const char *job_id)
+{
+    mem_store *s = (mem_store *)base;
+    entry *grave = NULL;
+    hl_status st = HL_NOTFOUND;
+    size_t idn = strlen(job_id);
+    uv_mutex_lock(&s->mu);
+    entry *e = lookup(s, K_OWNER, owner, &grave);
+    for (char *p = e != NULL ? e->str : NULL; p != NULL && *p != '\0';) {
+        size_t n = strcspn(p, " ");
+        if (n > idn && strncmp(p, job_id, idn) == 0 && p[idn] == '@') {
+            size_t skip = n + (p[n] == ' ');
+            memmove(p, p + skip, strlen(p + skip) + 1);
+            st = HL_OK;
+            break;
+        }
+        p += n + (p[n] == ' ');
+    }
+    if (e != NULL) {
+        size_t nb = entry_size(e);
+        s->bytes = s->bytes - e->bytes + nb;
+        e->bytes = nb;
+    }
+    uv_mutex_unlock(&s->mu);
+    bury(grave);
+    return st;
+}
+
+static hl_status m_idem_replace(srv_store *base, const char *key, const char *expected,
+                                const char *value, uint64_t ttl)
+{
+    mem_store *s = (mem_store *)base;
+    char *copy = strdup(value); /* before the lock */
+    if (copy == NULL)
+        return HL_NOMEM;
+    entry *grave = NULL;
+    hl_status st = HL_NOTFOUND;
+    uv_mutex_lock(&s->mu);
+    entry *e = lookup(s, K_IDEM, key, &grave);
+    if (e != NULL && strcmp(e->str, expected) != 0) {
+        st = HL_BUSY;
+    } else if (e != NULL) {
+        free(e->str);
+        e->str = copy;
+        copy = NULL;
+        e->expires = ttl > 0 ? s->now(s->now_ud) + (double)ttl : 0.0;
+        size_t nb = entry_size(e);
+        s->bytes = s->bytes - e->bytes + nb;
+        e->bytes = nb;
+        st = HL_OK;
+    }
+    uv_mutex_unlock(&s->mu);
+    free(copy);
+    bury(grave);
+    return st;
+}
+
 static hl_status m_ping(srv_store *s)
 {
     (void)s;
@@ -578,6 +778,7 @@ static const srv_store_ops mem_ops = {
     .job_get = m_job_get,
     .job_update = m_job_update,
     .job_delete = m_job_delete,
+    .job_incr = m_job_incr,
     .result_put = m_result_put,
     .result_get = m_result_get,
     .result_delete = m_result_delete,
@@ -587,6 +788,9 @@ static const srv_store_ops mem_ops = {
     .cache_get = m_cache_get,
     .cache_put = m_cache_put,
     .idem_claim = m_idem_claim,
+    .idem_replace = m_idem_replace,
+    .owner_admit = m_owner_admit,
+    .owner_release = m_owner_release,
     .ping = m_ping,
     .destroy = m_destroy,
 };

@@ -13,6 +13,9 @@
  *   hl:in:{id}:meta      hash    as for results
  *   hl:cache:{key}       string  job id
  *   hl:idem:{key}        string  the claimed value
+ *   hl:owner:{name}      zset    job ids of an API key that may be active, scored by the
+ *                                admission time (ms since the epoch)
+ *   hl:jobs              stream  job ids to run, consumer group "workers" (store_redis_stream.c)
  *
  * Atomicity. job_create, job_update (with its status precondition and expiry), the blob
  * meta write and idem_claim are each one Lua script (EVAL), so each is atomic on the server
@@ -77,6 +80,17 @@ static const char LUA_JOB_UPDATE[] =
     "if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end\n"
     "return 1\n";
 
+/* ARGV: expected, value, ttl. Returns 1 replaced, 0 another value, -1 absent. */
+static const char LUA_IDEM_REPLACE[] = "local v = redis.call('GET', KEYS[1])\n"
+                                       "if not v then return -1 end\n"
+                                       "if v ~= ARGV[1] then return 0 end\n"
+                                       "if ARGV[3] ~= '0' then\n"
+                                       "  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])\n"
+                                       "else\n"
+                                       "  redis.call('SET', KEYS[1], ARGV[2])\n"
+                                       "end\n"
+                                       "return 1\n";
+
 /* ARGV: value, ttl. Returns {1} when stored, {0, existing} otherwise. */
 static const char LUA_IDEM[] = "local v = redis.call('GET', KEYS[1])\n"
                                "if v then return {0, v} end\n"
@@ -86,6 +100,47 @@ static const char LUA_IDEM[] = "local v = redis.call('GET', KEYS[1])\n"
                                "  redis.call('SET', KEYS[1], ARGV[1], 'NX')\n"
                                "end\n"
                                "return {1}\n";
+
+/* ARGV: check ('0'/'1'), expected statuses, field, delta. {-1} missing, {0} precondition
+ * failed, {-2} not an integer, {1, value} done. */
+static const char LUA_JOB_INCR[] = "if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end\n"
+                                   "if ARGV[1] == '1' then\n"
+                                   "  local st = redis.call('HGET', KEYS[1], 'status')\n"
+                                   "  local ok = false\n"
+                                   "  if st then\n"
+                                   "    for tok in string.gmatch(ARGV[2], '[^,]+') do\n"
+                                   "      if tok == st then ok = true; break end\n"
+                                   "    end\n"
+                                   "  end\n"
+                                   "  if not ok then return {0} end\n"
+                                   "end\n"
+                                   "local v = redis.call('HGET', KEYS[1], ARGV[3])\n"
+                                   "if v and not string.match(v, '^%-?%d+$') then return {-2} end\n"
+                                   "return {1, redis.call('HINCRBY', KEYS[1], ARGV[3], ARGV[4])}\n";
+
+/* KEYS: the owner zset, then hl:job:{m} for each member m in ARGV[5..]. ARGV: now (ms), grace
+ * (ms), limit, the new job id, the members read just before. Drops members whose job is
+ * terminal, or absent past the grace period; members added since the read count as active.
+ * Returns 1 when the new id is (or already was) in, 0 at the limit. */
+static const char LUA_OWNER_ADMIT[] =
+    "local now = tonumber(ARGV[1])\n"
+    "local grace = tonumber(ARGV[2])\n"
+    "for i = 5, #ARGV do\n"
+    "  local st = redis.call('HGET', KEYS[i - 3], 'status')\n"
+    "  local drop = false\n"
+    "  if st then\n"
+    "    drop = st == 'succeeded' or st == 'failed' or st == 'canceled'\n"
+    "  else\n"
+    "    local t = redis.call('ZSCORE', KEYS[1], ARGV[i])\n"
+    "    drop = t and (now - tonumber(t) > grace)\n"
+    "  end\n"
+    "  if drop then redis.call('ZREM', KEYS[1], ARGV[i]) end\n"
+    "end\n"
+    "if redis.call('ZSCORE', KEYS[1], ARGV[4]) then return 1 end\n"
+    "if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end\n"
+    "redis.call('ZADD', KEYS[1], now, ARGV[4])\n"
+    "redis.call('PEXPIRE', KEYS[1], 604800000)\n"
+    "return 1\n";
 
 /* ---------------------------------------------------------------- arguments */
 
@@ -308,6 +363,52 @@ static hl_status rs_job_delete(srv_store *base, const char *id)
     return st;
 }
 
+static hl_status rs_job_incr(srv_store *base, const char *id, const char *field, long long delta,
+                             const char *expect_status, long long *value)
+{
+    rs_store *s = (rs_store *)base;
+    if (!srv__redis_name_ok(id) || !srv__redis_name_ok(field))
+        return HL_INVAL;
+    char *key = srv__redis_key("hl:job:", id, NULL);
+    if (key == NULL)
+        return HL_NOMEM;
+    char d[24];
+    snprintf(d, sizeof(d), "%lld", delta);
+    const char *argv[8] = {"EVAL",
+                           LUA_JOB_INCR,
+                           "1",
+                           key,
+                           expect_status != NULL ? "1" : "0",
+                           expect_status != NULL ? expect_status : "",
+                           field,
+                           d};
+    rs_op op;
+    hl_status st = srv__redis_op_begin(s, &op);
+    if (st == HL_OK) {
+        redisReply *r = NULL;
+        st = srv__redis_op_cmd(&op, &r, 8, argv, NULL);
+        if (st == HL_OK) {
+            if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+                r->element[0]->type != REDIS_REPLY_INTEGER)
+                st = srv__redis_reply_fail(&op, "EVAL");
+            else if (r->element[0]->integer == -1)
+                st = HL_NOTFOUND;
+            else if (r->element[0]->integer == 0)
+                st = HL_BUSY;
+            else if (r->element[0]->integer == -2)
+                st = HL_FORMAT;
+            else if (r->elements != 2 || r->element[1]->type != REDIS_REPLY_INTEGER)
+                st = srv__redis_reply_fail(&op, "EVAL");
+            else if (value != NULL)
+                *value = r->element[1]->integer;
+            freeReplyObject(r);
+        }
+        st = srv__redis_op_end(&op, st);
+    }
+    free(key);
+    return st;
+}
+
 /* ---------------------------------------------------------------- cache and idempotency */
 
 static hl_status rs_cache_get(srv_store *base, const char *key, char **job_id)
@@ -409,6 +510,162 @@ static hl_status rs_idem_claim(srv_store *base, const char *key, const char *val
             st = idem_reply(&op, r, existing);
             freeReplyObject(r);
         }
+        st = srv__redis_op_end(&op, st);
+    }
+    free(k);
+    return st;
+}
+
+/* ---------------------------------------------------------------- owners */
+
+#define RS_OWNER_MAX_MEMBERS 1024 /* members read (and so pruned) per admission */
+
+/* ZRANGE of the owner set into a new array of malloc'd strings. */
+static hl_status owner_members(rs_op *op, const char *zkey, char ***out, size_t *n)
+{
+    char last[16];
+    snprintf(last, sizeof(last), "%d", RS_OWNER_MAX_MEMBERS - 1);
+    const char *argv[4] = {"ZRANGE", zkey, "0", last};
+    redisReply *r = NULL;
+    *out = NULL;
+    *n = 0;
+    hl_status st = srv__redis_op_cmd(op, &r, 4, argv, NULL);
+    if (st != HL_OK)
+        return st;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(r);
+        return srv__redis_reply_fail(op, "ZRANGE");
+    }
+    char **m = calloc(r->elements > 0 ? r->elements : 1, sizeof(char *));
+    st = m != NULL ? HL_OK : HL_NOMEM;
+    for (size_t i = 0; st == HL_OK && i < r->elements; i++) {
+        if (r->element[i]->type != REDIS_REPLY_STRING)
+            st = srv__redis_reply_fail(op, "ZRANGE");
+        else if ((m[i] = dup_bytes(r->element[i]->str, r->element[i]->len)) == NULL)
+            st = HL_NOMEM;
+        *n = i + 1;
+    }
+    freeReplyObject(r);
+    *out = m;
+    return st;
+}
+
+static void free_strings(char **v, size_t n)
+{
+    for (size_t i = 0; v != NULL && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* EVAL LUA_OWNER_ADMIT over the members read before. */
+static hl_status owner_admit_eval(rs_op *op, const char *zkey, char **m, size_t nm,
+                                  const char *job_id, unsigned limit, uint64_t grace)
+{
+    size_t argc = 4 + nm + 4 + nm;
+    const char **argv = calloc(argc, sizeof(char *));
+    char **jkeys = calloc(nm > 0 ? nm : 1, sizeof(char *));
+    hl_status st = argv != NULL && jkeys != NULL ? HL_OK : HL_NOMEM;
+    for (size_t i = 0; st == HL_OK && i < nm; i++)
+        if ((jkeys[i] = srv__redis_key("hl:job:", m[i], NULL)) == NULL)
+            st = HL_NOMEM;
+    if (st == HL_OK) {
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        char nk[24], now[24], gr[24], lim[16];
+        snprintf(nk, sizeof(nk), "%zu", nm + 1);
+        snprintf(now, sizeof(now), "%lld", (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000);
+        snprintf(gr, sizeof(gr), "%" PRIu64, grace * 1000);
+        snprintf(lim, sizeof(lim), "%u", limit);
+        size_t k = 0;
+        argv[k++] = "EVAL";
+        argv[k++] = LUA_OWNER_ADMIT;
+        argv[k++] = nk;
+        argv[k++] = zkey;
+        for (size_t i = 0; i < nm; i++)
+            argv[k++] = jkeys[i];
+        argv[k++] = now;
+        argv[k++] = gr;
+        argv[k++] = lim;
+        argv[k++] = job_id;
+        for (size_t i = 0; i < nm; i++)
+            argv[k++] = m[i];
+        long long ok = 0;
+        st = srv__redis_op_int(op, &ok, (int)argc, argv, NULL);
+        if (st == HL_OK && ok != 1)
+            st = HL_BUSY;
+    }
+    free_strings(jkeys, nm);
+    free(argv);
+    return st;
+}
+
+static hl_status rs_owner_admit(srv_store *base, const char *owner, const char *job_id,
+                                unsigned limit, uint64_t grace)
+{
+    rs_store *s = (rs_store *)base;
+    if (!srv__redis_name_ok(owner) || !srv__redis_name_ok(job_id) || grace > SRV_REDIS_MAX_TTL)
+        return HL_INVAL;
+    char *zkey = srv__redis_key("hl:owner:", owner, NULL);
+    if (zkey == NULL)
+        return HL_NOMEM;
+    rs_op op;
+    hl_status st = srv__redis_op_begin(s, &op);
+    if (st == HL_OK) {
+        char **m = NULL;
+        size_t nm = 0;
+        st = owner_members(&op, zkey, &m, &nm);
+        if (st == HL_OK)
+            st = owner_admit_eval(&op, zkey, m, nm, job_id, limit, grace);
+        free_strings(m, nm);
+        st = srv__redis_op_end(&op, st);
+    }
+    free(zkey);
+    return st;
+}
+
+static hl_status rs_owner_release(srv_store *base, const char *owner, const char *job_id)
+{
+    rs_store *s = (rs_store *)base;
+    if (!srv__redis_name_ok(owner) || !srv__redis_name_ok(job_id))
+        return HL_INVAL;
+    char *zkey = srv__redis_key("hl:owner:", owner, NULL);
+    if (zkey == NULL)
+        return HL_NOMEM;
+    rs_op op;
+    hl_status st = srv__redis_op_begin(s, &op);
+    if (st == HL_OK) {
+        const char *argv[3] = {"ZREM", zkey, job_id};
+        long long removed = 0;
+        st = srv__redis_op_int(&op, &removed, 3, argv, NULL);
+        if (st == HL_OK && removed == 0)
+            st = HL_NOTFOUND;
+        st = srv__redis_op_end(&op, st);
+    }
+    free(zkey);
+    return st;
+}
+
+static hl_status rs_idem_replace(srv_store *base, const char *key, const char *expected,
+                                 const char *value, uint64_t ttl)
+{
+    rs_store *s = (rs_store *)base;
+    if (!srv__redis_name_ok(key) || expected == NULL || value == NULL)
+        return HL_INVAL;
+    if (ttl > SRV_REDIS_MAX_TTL)
+        return HL_RANGE;
+    char ttlbuf[24];
+    snprintf(ttlbuf, sizeof(ttlbuf), "%" PRIu64, ttl);
+    char *k = srv__redis_key("hl:idem:", key, NULL);
+    if (k == NULL)
+        return HL_NOMEM;
+    rs_op op;
+    hl_status st = srv__redis_op_begin(s, &op);
+    if (st == HL_OK) {
+        const char *argv[7] = {"EVAL", LUA_IDEM_REPLACE, "1", k, expected, value, ttlbuf};
+        long long res = 0;
+        st = srv__redis_op_int(&op, &res, 7, argv, NULL);
+        if (st == HL_OK && res != 1)
+            st = res < 0 ? HL_NOTFOUND : HL_BUSY;
         st = srv__redis_op_end(&op, st);
     }
     free(k);
@@ -617,6 +874,7 @@ static const srv_store_ops rs_ops = {
     .job_get = rs_job_get,
     .job_update = rs_job_update,
     .job_delete = rs_job_delete,
+    .job_incr = rs_job_incr,
     .result_put = rs_result_put,
     .result_get = rs_result_get,
     .result_delete = rs_result_delete,
@@ -626,6 +884,9 @@ static const srv_store_ops rs_ops = {
     .cache_get = rs_cache_get,
     .cache_put = rs_cache_put,
     .idem_claim = rs_idem_claim,
+    .idem_replace = rs_idem_replace,
+    .owner_admit = rs_owner_admit,
+    .owner_release = rs_owner_release,
     .ping = rs_ping,
     .destroy = rs_destroy,
 };

@@ -260,13 +260,23 @@ hl_status srv__redis_op_end(rs_op *op, hl_status st)
 hl_status srv__redis_op_cmd(rs_op *op, redisReply **out, int argc, const char **argv,
                             const size_t *lens)
 {
+    return srv__redis_op_cmd_err(op, out, argc, argv, lens, NULL, 0);
+}
+
+hl_status srv__redis_op_cmd_err(rs_op *op, redisReply **out, int argc, const char **argv,
+                                const size_t *lens, char *errbuf, size_t errlen)
+{
     *out = NULL;
+    if (errbuf != NULL && errlen > 0)
+        errbuf[0] = '\0';
     redisReply *r = redisCommandArgv(op->c, argc, argv, lens);
     if (r == NULL) {
         op->broken = 1;
         return context_fail(op->s, op->c, argv[0]);
     }
     if (r->type == REDIS_REPLY_ERROR) {
+        if (errbuf != NULL && errlen > 0)
+            (void)snprintf(errbuf, errlen, "%s", r->str);
         hl_status st = map_reply_error(r->str);
         srv__redis_fail(op->s, st, "redis %s:%d: %s: %s", op->s->host, op->s->port, argv[0],
                         r->str);

@@ -68,6 +68,10 @@ hl_status srv__redis_op_end(rs_op *op, hl_status st);
 hl_status srv__redis_op_cmd(rs_op *op, redisReply **out, int argc, const char **argv,
                             const size_t *lens);
 
+/** As srv__redis_op_cmd, and copies the text of an error reply into errbuf ("" otherwise). */
+hl_status srv__redis_op_cmd_err(rs_op *op, redisReply **out, int argc, const char **argv,
+                                const size_t *lens, char *errbuf, size_t errlen);
+
 /** Runs one command whose reply must be an integer, stored in *value. */
 hl_status srv__redis_op_int(rs_op *op, long long *value, int argc, const char **argv,
                             const size_t *lens);

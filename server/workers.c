@@ -15,6 +15,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "result.h"
+#include "stream_jobs.h"
 
 #include "hl/metrics.h"
 
@@ -29,10 +30,36 @@ struct srv_workers {
     uv_thread_t *t;
 };
 
+/* A job claimed from the stream may be canceled through any replica: DELETE sets the
+ * record's cancel_requested. Read the record at most every 500 ms; a record that another
+ * replica already ended means this run lost the job. */
+static void poll_cancel_request(srv_job *j)
+{
+    double now = srv_mono();
+    if (now - j->last_cancel_poll < 0.5)
+        return;
+    j->last_cancel_poll = now;
+    srv_store *s = j->ctx->store;
+    srv_record r;
+    hl_status st = s->ops->job_get(s, j->id, &r);
+    srv_metrics_store_result(j->ctx->metrics, SRV_OP_JOB_GET, st);
+    if (st != HL_OK)
+        return; /* unreachable or gone: the finish step sorts it out */
+    const char *c = srv_record_get(&r, "cancel_requested");
+    int status = srv_job_status_parse(srv_record_get(&r, "status"));
+    if (status >= 0 && srv_job_status_terminal((srv_job_status)status))
+        atomic_store(&j->cancel, SRV_STOP_LOST);
+    else if (c != NULL && strcmp(c, "1") == 0)
+        atomic_store(&j->cancel, SRV_STOP_CANCEL);
+    srv_record_free(&r);
+}
+
 static int should_stop(void *ud)
 {
     srv_job *j = ud;
-    return atomic_load(&j->cancel);
+    if (atomic_load(&j->cancel) == SRV_STOP_NONE && j->entry[0] != '\0')
+        poll_cancel_request(j);
+    return atomic_load(&j->cancel) != SRV_STOP_NONE;
 }
 
 /* Writes progress into the store at most every 250 ms per job, and on every stage or
@@ -153,8 +180,7 @@ static hl_status compute(srv_ctx *ctx, srv_job *j, hl_error *err)
     return st;
 }
 
-/* The problem object stored in a failed job's "error" field. */
-static void error_json(hl_status st, const hl_error *err, char *out, size_t len)
+void srv__job_error_json(hl_status st, const hl_error *err, char *out, size_t len)
 {
     srv_problem p = srv_problem_for_status(st);
     char detail[200];
@@ -166,7 +192,7 @@ static void error_json(hl_status st, const hl_error *err, char *out, size_t len)
              srv_problem_suffix(p), srv_problem_title(p), srv_problem_status(p), detail);
 }
 
-static void finish(srv_ctx *ctx, srv_job *j, srv_job_status to, const char *error)
+hl_status srv__job_finish(srv_ctx *ctx, srv_job *j, srv_job_status to, const char *error)
 {
     char ts[32];
     srv_now_rfc3339(ts);
@@ -183,14 +209,33 @@ static void finish(srv_ctx *ctx, srv_job *j, srv_job_status to, const char *erro
         srv_metrics_job_end(ctx->metrics, (int)to);
         srv_job_log(j, "running", srv_job_status_name(to), srv_mono() - j->t_started);
     }
-    if (to == SRV_JOB_SUCCEEDED && j->cache_src[0] == '\0' && j->cache_key[0] != '\0') {
-        st = ctx->store->ops->cache_put(ctx->store, j->cache_key, j->id, ctx->cfg->result_ttl);
-        srv_metrics_store_result(ctx->metrics, SRV_OP_CACHE_PUT, st);
+    if (st == HL_OK && to == SRV_JOB_SUCCEEDED && j->cache_src[0] == '\0' &&
+        j->cache_key[0] != '\0') {
+        hl_status cs =
+            ctx->store->ops->cache_put(ctx->store, j->cache_key, j->id, ctx->cfg->result_ttl);
+        srv_metrics_store_result(ctx->metrics, SRV_OP_CACHE_PUT, cs);
     }
+    return st;
+}
+
+hl_status srv__job_execute(srv_ctx *ctx, srv_job *j, hl_error *err)
+{
+    hl_status st = HL_NOTFOUND;
+    if (j->cache_src[0] != '\0')
+        st = copy_cached(ctx, j);
+    if (st != HL_OK) {
+        j->cache_src[0] = '\0'; /* the source is gone: compute after all */
+        st = compute(ctx, j, err);
+    }
+    return st;
 }
 
 void srv_worker_run_job(srv_ctx *ctx, srv_job *j)
 {
+    if (j->entry[0] != '\0') {
+        srv_stream_run_job(ctx, j);
+        return;
+    }
     char ts[32];
     srv_now_rfc3339(ts);
     srv_field f[5] = {
@@ -205,22 +250,16 @@ void srv_worker_run_job(srv_ctx *ctx, srv_job *j)
     srv_metrics_running(ctx->metrics, 1);
     hl_error err;
     hl_error_clear(&err);
-    st = HL_NOTFOUND;
-    if (j->cache_src[0] != '\0')
-        st = copy_cached(ctx, j);
-    if (st != HL_OK) {
-        j->cache_src[0] = '\0'; /* the source is gone: compute after all */
-        st = compute(ctx, j, &err);
-    }
+    st = srv__job_execute(ctx, j, &err);
     srv_job_drop_input(j);
     if (st == HL_OK) {
-        finish(ctx, j, SRV_JOB_SUCCEEDED, NULL);
+        srv__job_finish(ctx, j, SRV_JOB_SUCCEEDED, NULL);
     } else if (st == HL_CANCELED) {
-        finish(ctx, j, SRV_JOB_CANCELED, NULL);
+        srv__job_finish(ctx, j, SRV_JOB_CANCELED, NULL);
     } else {
         char ej[512];
-        error_json(st, &err, ej, sizeof(ej));
-        finish(ctx, j, SRV_JOB_FAILED, ej);
+        srv__job_error_json(st, &err, ej, sizeof(ej));
+        srv__job_finish(ctx, j, SRV_JOB_FAILED, ej);
     }
     srv_metrics_running(ctx->metrics, -1);
     srv_jobs_remove(ctx->jobs, j->id);
@@ -280,7 +319,7 @@ hl_status srv_job_cancel_queued(srv_ctx *ctx, srv_job *j, const char *reason)
         hl_error e;
         hl_error_clear(&e);
         hl_error_set(&e, HL_UNAVAILABLE, NULL, "%s", reason);
-        error_json(HL_UNAVAILABLE, &e, ej, sizeof(ej));
+        srv__job_error_json(HL_UNAVAILABLE, &e, ej, sizeof(ej));
     }
     srv_field f[2] = {{"finished_at", ts}, {"error", ej}};
     hl_status st = srv_job_transition(ctx->store, j->id, j, "queued", SRV_JOB_CANCELED, f, 2,

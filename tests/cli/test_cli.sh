@@ -80,6 +80,10 @@ expect 0 "" cluster --in "$data/blobs.features.npy" --out "$tmp/l2.npy" --quiet 
 [ -s "$tmp/err" ] && fail "--quiet still wrote to stderr: $(cat "$tmp/err")"
 cmp -s "$tmp/l.npy" "$tmp/l2.npy" || fail "same input, different labels across thread counts"
 
+# Every point its own cluster: pairwise precision is undefined and prints as JSON null.
+expect 0 "" eval --pred "$data/blobs.labels_unique.npy" --true "$data/blobs.labels.npy" --json
+grep -q '"fp_precision": null' "$tmp/out" || fail "undefined precision is not null: $(cat "$tmp/out")"
+
 # kNN output shape: (300, 5) int32 and float32.
 expect 0 "" knn --in "$data/blobs.features.npy" --k 5 --out "$tmp/i.npy" --sims-out "$tmp/s.npy" --quiet
 [ "$(stat -c %s "$tmp/i.npy")" -eq $((128 + 300 * 5 * 4)) ] || fail "knn ids file has the wrong size"

@@ -9,6 +9,8 @@
 #include "hl/status.h"
 
 #include <check.h>
+
+#include "test_util.h"
 #include <math.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -18,19 +20,6 @@
 #include <time.h>
 
 Suite *base_suite(void);
-
-/* ck_assert records a checkpoint on every success (a write to check's pipe when it forks), which
- * is slow in hot loops: these test first and call into check only on failure. */
-#define EXPECT(cond)                                                                               \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            ck_abort_msg("Assertion '%s' failed", #cond);                                          \
-    } while (0)
-#define EXPECT_MSG(cond, ...)                                                                      \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            ck_abort_msg(__VA_ARGS__);                                                             \
-    } while (0)
 
 /* ------------------------------------------------------------------ status */
 

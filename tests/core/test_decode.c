@@ -8,24 +8,13 @@
 #include "hl/rng.h"
 
 #include <check.h>
+
+#include "test_util.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 Suite *decode_suite(void);
-
-/* ck_assert records a checkpoint on every success (a write to check's pipe when it forks), which
- * is slow in hot loops: these test first and call into check only on failure. */
-#define EXPECT(cond)                                                                               \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            ck_abort_msg("Assertion '%s' failed", #cond);                                          \
-    } while (0)
-#define EXPECT_MSG(cond, ...)                                                                      \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            ck_abort_msg(__VA_ARGS__);                                                             \
-    } while (0)
 
 /* A graph whose arrays the test owns (the struct is plain data). */
 static hl_graph graph_alloc(size_t n, int width)

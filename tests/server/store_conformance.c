@@ -647,6 +647,105 @@ START_TEST(idem_ttl_expires)
 }
 END_TEST
 
+START_TEST(job_incr_counts)
+{
+    srv_store *s = sc_make();
+    const srv_field q[] = {{"status", "queued"}, {"bad", "x1"}};
+    const srv_field done[] = {{"status", "failed"}};
+    long long v = -7;
+    ck_assert_int_eq(s->ops->job_incr(s, "nope", "attempts", 1, NULL, &v), HL_NOTFOUND);
+    ck_assert_int_eq(s->ops->job_create(s, "j", q, 2), HL_OK);
+    ck_assert_int_eq(s->ops->job_incr(s, "j", "attempts", 1, "queued,running", &v), HL_OK);
+    ck_assert_int_eq(v, 1);
+    ck_assert_int_eq(s->ops->job_incr(s, "j", "attempts", 2, NULL, &v), HL_OK);
+    ck_assert_int_eq(v, 3);
+    ck_assert_int_eq(s->ops->job_incr(s, "j", "attempts", -1, "queued", &v), HL_OK);
+    ck_assert_int_eq(v, 2);
+    assert_field(s, "j", "attempts", "2");
+    ck_assert_int_eq(s->ops->job_incr(s, "j", "bad", 1, NULL, &v), HL_FORMAT);
+    assert_field(s, "j", "bad", "x1");
+    ck_assert_int_eq(s->ops->job_incr(s, "j", "attempts", 1, "running", &v), HL_BUSY);
+    ck_assert_int_eq(s->ops->job_update(s, "j", done, 1, NULL, 0), HL_OK);
+    ck_assert_int_eq(s->ops->job_incr(s, "j", "attempts", 1, "queued,running", &v), HL_BUSY);
+    assert_field(s, "j", "attempts", "2"); /* a failed precondition changes nothing */
+    s->ops->destroy(s);
+}
+END_TEST
+
+typedef struct incr_arg {
+    srv_store *s;
+    int n;
+} incr_arg;
+
+static void *incr_worker(void *arg)
+{
+    incr_arg *a = arg;
+    for (int i = 0; i < a->n; i++)
+        ck_assert_int_eq(a->s->ops->job_incr(a->s, "j", "attempts", 1, "running", NULL), HL_OK);
+    return NULL;
+}
+
+START_TEST(job_incr_races_all_count)
+{
+    srv_store *s = sc_make();
+    const srv_field r[] = {{"status", "running"}};
+    ck_assert_int_eq(s->ops->job_create(s, "j", r, 1), HL_OK);
+    pthread_t t[SC_THREADS];
+    incr_arg a = {s, 25};
+    for (int i = 0; i < SC_THREADS; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, incr_worker, &a), 0);
+    for (int i = 0; i < SC_THREADS; i++)
+        pthread_join(t[i], NULL);
+    char want[16];
+    snprintf(want, sizeof(want), "%d", SC_THREADS * 25);
+    assert_field(s, "j", "attempts", want);
+    s->ops->destroy(s);
+}
+END_TEST
+
+START_TEST(owner_limits_active_jobs)
+{
+    srv_store *s = sc_make();
+    const srv_field q[] = {{"status", "queued"}};
+    const srv_field done[] = {{"status", "succeeded"}};
+    ck_assert_int_eq(s->ops->job_create(s, "a", q, 1), HL_OK);
+    ck_assert_int_eq(s->ops->job_create(s, "b", q, 1), HL_OK);
+    ck_assert_int_eq(s->ops->owner_admit(s, "alice", "a", 2, 60), HL_OK);
+    ck_assert_int_eq(s->ops->owner_admit(s, "alice", "a", 2, 60), HL_OK); /* twice: still one */
+    ck_assert_int_eq(s->ops->owner_admit(s, "alice", "b", 2, 60), HL_OK);
+    ck_assert_int_eq(s->ops->owner_admit(s, "alice", "c", 2, 60), HL_BUSY);
+    ck_assert_int_eq(s->ops->owner_admit(s, "bob", "c", 2, 60), HL_OK); /* per owner */
+    /* A job that ended frees its place; so does a release. */
+    ck_assert_int_eq(s->ops->job_update(s, "a", done, 1, NULL, 0), HL_OK);
+    ck_assert_int_eq(s->ops->owner_admit(s, "alice", "c", 2, 60), HL_OK);
+    ck_assert_int_eq(s->ops->owner_admit(s, "alice", "d", 2, 60), HL_BUSY);
+    ck_assert_int_eq(s->ops->owner_release(s, "alice", "c"), HL_OK);
+    ck_assert_int_eq(s->ops->owner_release(s, "alice", "c"), HL_NOTFOUND);
+    ck_assert_int_eq(s->ops->owner_admit(s, "alice", "d", 2, 60), HL_OK);
+    /* "d" never got a record: it counts during the grace period only. */
+    ck_assert_int_eq(s->ops->owner_admit(s, "alice", "e", 2, 60), HL_BUSY);
+    sleep_ms(2100);
+    ck_assert_int_eq(s->ops->owner_admit(s, "alice", "e", 2, 1), HL_OK);
+    s->ops->destroy(s);
+}
+END_TEST
+
+START_TEST(idem_replace_cas)
+{
+    srv_store *s = sc_make();
+    char *old = NULL;
+    ck_assert_int_eq(s->ops->idem_replace(s, "k", "a", "b", 0), HL_NOTFOUND);
+    ck_assert_int_eq(s->ops->idem_claim(s, "k", "a", 0, NULL), HL_OK);
+    ck_assert_int_eq(s->ops->idem_replace(s, "k", "x", "b", 0), HL_BUSY);
+    ck_assert_int_eq(s->ops->idem_replace(s, "k", "a", "b", 60), HL_OK);
+    ck_assert_int_eq(s->ops->idem_replace(s, "k", "a", "c", 60), HL_BUSY); /* one winner */
+    ck_assert_int_eq(s->ops->idem_claim(s, "k", "z", 0, &old), HL_BUSY);
+    ck_assert_str_eq(old, "b");
+    free(old);
+    s->ops->destroy(s);
+}
+END_TEST
+
 TCase *sc_tcase(const sc_backend *b)
 {
     g_backend = *b;
@@ -669,5 +768,9 @@ TCase *sc_tcase(const sc_backend *b)
     tcase_add_test(tc, cache_get_put);
     tcase_add_test(tc, idem_claim);
     tcase_add_test(tc, idem_ttl_expires);
+    tcase_add_test(tc, job_incr_counts);
+    tcase_add_test(tc, job_incr_races_all_count);
+    tcase_add_test(tc, owner_limits_active_jobs);
+    tcase_add_test(tc, idem_replace_cas);
     return tc;
 }

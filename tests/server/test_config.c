@@ -38,6 +38,12 @@ START_TEST(defaults)
     ck_assert_str_eq(c.default_model, "universal");
     ck_assert_int_eq(c.log_level, SRV_LOG_INFO);
     ck_assert_uint_eq(c.drain_seconds, 30);
+    ck_assert_str_eq(c.replica, "");
+    ck_assert_uint_eq(c.claim_timeout, 60);
+    ck_assert_int_eq(c.max_attempts, 3);
+    ck_assert_str_eq(c.api_keys, "");
+    ck_assert_int_eq(c.key_max_jobs, 0);
+    ck_assert_int_eq(c.key_rate, 0);
     ck_assert_int_eq(c.action, SRV_ACTION_RUN);
 }
 END_TEST
@@ -97,6 +103,10 @@ START_TEST(bad_values)
         {"--log-level", "loud", "--log-level"},
         {"--drain-seconds", "4000", "--drain-seconds"},
         {"--default-model", "", "--default-model"},
+        {"--claim-timeout", "0", "--claim-timeout"},
+        {"--max-attempts", "0", "--max-attempts"},
+        {"--key-rate", "-2", "--key-rate"},
+        {"--hash-key", "bad name", "--hash-key"},
         {"--bogus", "1", "--bogus"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -134,6 +144,12 @@ START_TEST(actions)
     ck_assert_int_eq(c.action, SRV_ACTION_VERSION);
     ck_assert_int_eq(parse(&c, msg, NULL, ARGC("--print-routes"), ARGV("--print-routes")), 0);
     ck_assert_int_eq(c.action, SRV_ACTION_PRINT_ROUTES);
+    ck_assert_int_eq(
+        parse(&c, msg, NULL, ARGC("--hash-key", "ci-bot"), ARGV("--hash-key", "ci-bot")), 0);
+    ck_assert_int_eq(c.action, SRV_ACTION_HASH_KEY);
+    ck_assert_str_eq(c.hash_key_name, "ci-bot");
+    ck_assert_int_eq(parse(&c, msg, NULL, ARGC("--hash-key"), ARGV("--hash-key")), -1);
+    ck_assert_ptr_nonnull(strstr(msg, "--hash-key"));
 }
 END_TEST
 
@@ -178,10 +194,17 @@ START_TEST(help_lists_everything)
                                  "--engine-threads",
                                  "--port-file",
                                  "--print-routes",
-                                 "--version"};
+                                 "--version",
+                                 "--replica",
+                                 "--claim-timeout",
+                                 "--max-attempts",
+                                 "--api-keys",
+                                 "HILANDER_API_KEYS",
+                                 "--key-max-jobs",
+                                 "--key-rate",
+                                 "--hash-key"};
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
         ck_assert_msg(strstr(text, want[i]) != NULL, "--help lacks %s", want[i]);
-    ck_assert_ptr_null(strstr(text, "api-keys"));
     free(text);
 }
 END_TEST

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 Suite *handlers_suite(void);
 
@@ -522,6 +523,38 @@ START_TEST(idempotency)
     json_decref(o);
     srv_resp_clear(&resp);
     freereq(&t);
+    /* The same, claimed recently (still 409), then long ago: its admission died, this request
+     * takes the key over and gets a job of its own; a replay then finds that job. */
+    mkreq(&t, SRV_M_POST, NULL, "application/x-npy", b, lb, NULL);
+    snprintf(t.r.idem_key, sizeof(t.r.idem_key), "key-3");
+    snprintf(value, sizeof(value), "j_diedwhileadmitting %s %lld", hash, (long long)time(NULL));
+    ck_assert_int_eq(ctx.store->ops->idem_claim(ctx.store, "key-3", value, 60, NULL), HL_OK);
+    o = call(srv_h_cluster, &t, &resp);
+    ck_assert_int_eq(resp.status, 409);
+    json_decref(o);
+    srv_resp_clear(&resp);
+    freereq(&t);
+    mkreq(&t, SRV_M_POST, NULL, "application/x-npy", b, lb, NULL);
+    snprintf(value, sizeof(value), "j_diedwhileadmitting %s %lld", hash,
+             (long long)time(NULL) - 3600);
+    ck_assert_int_eq(ctx.store->ops->idem_claim(ctx.store, "key-4", value, 60, NULL), HL_OK);
+    snprintf(t.r.idem_key, sizeof(t.r.idem_key), "key-4");
+    o = call(srv_h_cluster, &t, &resp);
+    ck_assert_int_eq(resp.status, 202);
+    snprintf(id2, sizeof(id2), "%s", jstr(o, "id"));
+    ck_assert_str_ne(id2, "j_diedwhileadmitting");
+    json_decref(o);
+    srv_resp_clear(&resp);
+    freereq(&t);
+    mkreq(&t, SRV_M_POST, NULL, "application/x-npy", b, lb, NULL);
+    snprintf(t.r.idem_key, sizeof(t.r.idem_key), "key-4");
+    o = call(srv_h_cluster, &t, &resp);
+    ck_assert_int_eq(resp.status, 202);
+    ck_assert_str_eq(jstr(o, "id"), id2);
+    json_decref(o);
+    srv_resp_clear(&resp);
+    freereq(&t);
+    run_queue();
     free(a);
     free(b);
 }

@@ -34,6 +34,8 @@ static const struct {
     {SRV_P_IDEMPOTENCY_KEY_REUSED, 422, "idempotency-key-reused"},
     {SRV_P_IDEMPOTENCY_KEY_IN_PROGRESS, 409, "idempotency-key-in-progress"},
     {SRV_P_QUEUE_FULL, 429, "queue-full"},
+    {SRV_P_RATE_LIMITED, 429, "rate-limited"},
+    {SRV_P_UNAUTHORIZED, 401, "unauthorized"},
     {SRV_P_UNAVAILABLE, 503, "unavailable"},
     {SRV_P_NOT_FOUND, 404, "not-found"},
     {SRV_P_METHOD_NOT_ALLOWED, 405, "method-not-allowed"},

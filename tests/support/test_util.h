@@ -22,4 +22,18 @@ char *tu_path(const char *dir, const char *name);
 /** Removes a directory tree created by tu_tmpdir (best effort). */
 void tu_rmtree(const char *dir);
 
+/* ck_assert records a checkpoint on every success (a write to check's pipe when it forks), which
+ * is slow in hot loops: these test first and call into check only on failure. Include check.h
+ * before this header to use them. */
+#define EXPECT(cond)                                                                               \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            ck_abort_msg("Assertion '%s' failed", #cond);                                          \
+    } while (0)
+#define EXPECT_MSG(cond, ...)                                                                      \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            ck_abort_msg(__VA_ARGS__);                                                             \
+    } while (0)
+
 #endif
