@@ -54,6 +54,22 @@ for _ in $(seq 40); do # the first check runs 10 s after the start
 done
 [ "$health" = healthy ] && ok "HEALTHCHECK: healthy" || bad "HEALTHCHECK: '$health'"
 
+# The shipped models: every models/*.hlm of the tree loads in the container, and the default
+# is the one `make image` chose (universal when it ships).
+want=$(cd "$root/models" 2>/dev/null && ls -- *.hlm 2>/dev/null | sed 's/\.hlm$//' | sort | tr '\n' ' ')
+want_default=none
+[ -f "$root/models/universal.hlm" ] && want_default=universal
+if curl -sf --noproxy '*' --max-time 10 "http://127.0.0.1:$port/v1/models" |
+  python3 -c 'import json, sys
+j = json.load(sys.stdin)
+names = {m["name"] for m in j["models"]}
+want = set(sys.argv[1].split())
+sys.exit(0 if want <= names and j["default"] == sys.argv[2] else 1)' "$want" "$want_default"; then
+  ok "models shipped and loaded: ${want:-(none)}; default $want_default"
+else
+  bad "models: wanted ${want:-(none)} with default $want_default"
+fi
+
 if "$root/scripts/readme-flow.sh" "http://127.0.0.1:$port"; then ok "README curl flow"; else bad "README curl flow"; fi
 
 docker stop -t 30 "$name" >/dev/null
