@@ -56,7 +56,7 @@ done
 
 # The shipped models: every models/*.hlm of the tree loads in the container, and the default
 # is the one `make image` chose (universal when it ships).
-want=$(cd "$root/models" 2>/dev/null && ls -- *.hlm 2>/dev/null | sed 's/\.hlm$//' | sort | tr '\n' ' ')
+want=$(cd "$root/models" 2>/dev/null && ls -- *.hlm 2>/dev/null | sed 's/\.hlm$//' | sort | tr '\n' ' ' | sed 's/ $//')
 want_default=none
 [ -f "$root/models/universal.hlm" ] && want_default=universal
 if curl -sf --noproxy '*' --max-time 10 "http://127.0.0.1:$port/v1/models" |
