@@ -6,7 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD:-build-bench}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DHL_BUILD_BENCH=ON -DHL_BUILD_TESTS=OFF \
-  -DHL_NO_PROTO=ON >/dev/null
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DHL_BUILD_BENCH=ON -DHL_BUILD_TESTS=OFF >/dev/null
 cmake --build "$build" -j 2 --target bench_knn >/dev/null
 exec /usr/bin/python3 bench/knn.py --build "$build" "$@"
