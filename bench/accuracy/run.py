@@ -193,6 +193,17 @@ def get_tuned(name, ds, args, scorer, cache):
 # evaluation
 
 
+def model_dim(path):
+    """The embedding dimension a model file is bound to, or None for a universal model."""
+    info = subprocess.run([B.HILANDER, "model-info", path], check=True, capture_output=True,
+                          text=True).stdout
+    for line in info.splitlines():
+        f = line.split()
+        if len(f) == 2 and f[0] == "dim":
+            return None if f[1] == "any" else int(f[1])
+    sys.exit("hilander model-info %s printed no dim line" % path)
+
+
 def evaluate(name, ds, knobs, models, scorer, skip):
     ex, ey = ds["eval"]
     X = B.normalize(np.load(ex))
@@ -212,6 +223,11 @@ def evaluate(name, ds, knobs, models, scorer, skip):
 
     out = scorer.path("hl_eval.npy")
     for mname, mfile in models:
+        dim = model_dim(mfile)
+        if dim is not None and dim != X.shape[1]:
+            B.log("  model %s is a lander model for D=%d; this set has D=%d: no row"
+                  % (mname, dim, X.shape[1]))
+            continue
         t0 = time.time()
         B.run_hilander(ex, mfile, out)
         add("hilander:" + mname, "hilander, model %s" % mname, "model's tau", out,

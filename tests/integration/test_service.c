@@ -385,9 +385,15 @@ static void case_drain(server *s)
         sleep_ms(10);
     CHECK(metric(s->port, "hilander_jobs_running") == 1, "job not running before SIGTERM");
     kill(s->pid, SIGTERM);
-    sleep_ms(100);
+    /* The signal reaches the loop thread asynchronously: on a loaded machine that can take
+     * longer than a fixed sleep, so poll (bounded) until readyz turns. */
     hresp r;
     GET(s->port, "/readyz", &r);
+    for (double t0 = now(); r.status == 200 && now() - t0 < 10;) {
+        hfree(&r);
+        sleep_ms(20);
+        GET(s->port, "/readyz", &r);
+    }
     CHECK_PROBLEM(&r, 503, "unavailable");
     hfree(&r);
     static const char small[] = "{\"embeddings\": [[1,2],[2,1]]}";
