@@ -2,7 +2,7 @@
 BUILD    ?= build
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS ?= npy rawf32 modelfile json_request query
+FUZZ_TARGETS ?= npy rawf32 modelfile json_request query statefile
 CMAKE_FLAGS ?=
 PORT     ?= 8080
 

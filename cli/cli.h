@@ -5,6 +5,8 @@
 #include "hl/lander.h"
 #include "hl/status.h"
 
+#include <stdint.h>
+
 /** Monotonic seconds. */
 double cli_now(void);
 
@@ -32,7 +34,14 @@ void cli_progress_init(cli_progress *p, int quiet, hl_progress *hook);
 /** Loads a model file, or sets *out = NULL for "none"/NULL. Returns 0 or an exit code. */
 int cli_load_model(const char *cmd, const char *spec, hl_model **out);
 
+/** cli_load_model that also returns the file's payload CRC (0 for "none"). */
+int cli_load_model_crc(const char *cmd, const char *spec, hl_model **out, uint32_t *crc);
+
 /** `hilander train` (cmd_train.c). */
 int cli_cmd_train(int argc, char **argv);
+
+/** `hilander assign` and `hilander state-info` (cmd_assign.c). */
+int cli_cmd_assign(int argc, char **argv);
+int cli_cmd_state_info(int argc, char **argv);
 
 #endif

@@ -2,6 +2,8 @@
  * hilander.c - the command-line harness over the engine and the file formats.
  *
  *   hilander cluster --in X.npy [--model FILE|none] --out labels.npy [--levels-out L.npy]
+ *                    [--save-state STATE]
+ *   hilander assign --state STATE --in new.npy --out labels.npy [--model FILE|none] ...
  *   hilander eval --pred P.npy --true T.npy
  *   hilander knn --in X.npy --k K --out idx.npy [--sims-out sims.npy]
  *   hilander model-info FILE
@@ -12,12 +14,14 @@
 #include "cli.h"
 #include "opts.h"
 
+#include "hl/assign.h"
 #include "hl/cluster.h"
 #include "hl/knn.h"
 #include "hl/mat.h"
 #include "hl/metrics.h"
 #include "hl/modelfile.h"
 #include "hl/npy.h"
+#include "hl/statefile.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -93,15 +97,22 @@ void cli_progress_init(cli_progress *p, int quiet, hl_progress *hook)
     hook->ud = p;
 }
 
-int cli_load_model(const char *cmd, const char *spec, hl_model **out)
+int cli_load_model_crc(const char *cmd, const char *spec, hl_model **out, uint32_t *crc)
 {
     *out = NULL;
+    *crc = 0;
     if (spec == NULL || strcmp(spec, "none") == 0)
         return 0;
     hl_error err;
     hl_error_clear(&err);
-    hl_status st = hl_modelfile_load(spec, out, NULL, &err);
+    hl_status st = hl_modelfile_load(spec, out, crc, &err);
     return st == HL_OK ? 0 : cli_fail(cmd, &err, st);
+}
+
+int cli_load_model(const char *cmd, const char *spec, hl_model **out)
+{
+    uint32_t crc;
+    return cli_load_model_crc(cmd, spec, out, &crc);
 }
 
 static void print_stats(const hl_clustering *c, double seconds)
@@ -150,6 +161,7 @@ static int print_metrics(const char *cmd, const int32_t *truth, const int32_t *p
 static int cmd_cluster(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL, *levels_out = NULL, *model_path = "none", *truth = NULL;
+    const char *save_state = NULL;
     hl_cluster_params p;
     hl_cluster_params_default(&p);
     int no_early = 0, quiet = 0, stats = 0, threads = cli_default_threads();
@@ -158,6 +170,8 @@ static int cmd_cluster(int argc, char **argv)
         {"in", CLI_STR, &in, 1, 0, 0, "X.npy", "features, float32/float16 (N, D)"},
         {"out", CLI_STR, &out, 1, 0, 0, "L.npy", "final labels, int32 (N,)"},
         {"levels-out", CLI_STR, &levels_out, 0, 0, 0, "F.npy", "every level's labels (L, N)"},
+        {"save-state", CLI_STR, &save_state, 0, 0, 0, "STATE",
+         "also write the clustering state for `hilander assign`"},
         {"model", CLI_STR, &model_path, 0, 0, 0, "FILE|none",
          "model file, or none for the model-free mode (default none)"},
         {"k", CLI_INT, &p.k, 0, 2, 1024, "K", "neighbours including the point (default 10)"},
@@ -185,6 +199,8 @@ static int cmd_cluster(int argc, char **argv)
     size_t tn = 0;
     hl_model *model = NULL;
     hl_clustering *c = NULL;
+    hl_assign_state *state = NULL;
+    uint32_t crc = 0;
     int rc = 0;
     if (truth != NULL) {
         st = hl_npy_load_i32(truth, &tl, &tn, &err);
@@ -196,7 +212,7 @@ static int cmd_cluster(int argc, char **argv)
             goto out;
         }
     }
-    rc = cli_load_model("cluster", model_path, &model);
+    rc = cli_load_model_crc("cluster", model_path, &model, &crc);
     if (rc != 0)
         goto out;
     p.tau = tau >= 0.0f ? tau : (model != NULL ? model->cfg.tau : 0.8f);
@@ -205,7 +221,10 @@ static int cmd_cluster(int argc, char **argv)
     cli_progress prog;
     cli_progress_init(&prog, quiet, &p.progress);
     double t0 = cli_now();
-    st = hl_cluster_run(x.data, x.rows, x.cols, model, &p, &c, &err);
+    if (save_state != NULL)
+        st = hl_cluster_run_state(x.data, x.rows, x.cols, model, crc, &p, &c, &state, &err);
+    else
+        st = hl_cluster_run(x.data, x.rows, x.cols, model, &p, &c, &err);
     if (st != HL_OK) {
         rc = cli_fail("cluster", &err, st);
         goto out;
@@ -217,6 +236,8 @@ static int cmd_cluster(int argc, char **argv)
         size_t ls[2] = {(size_t)c->n_levels, x.rows};
         st = hl_npy_save_i32(levels_out, c->level_labels, 2, ls, &err);
     }
+    if (st == HL_OK && state != NULL)
+        st = hl_statefile_save(state, save_state, &err);
     if (st != HL_OK) {
         rc = cli_fail("cluster", &err, st);
         goto out;
@@ -229,6 +250,7 @@ static int cmd_cluster(int argc, char **argv)
     if (tl != NULL)
         rc = print_metrics("cluster", tl, c->labels, x.rows, 0);
 out:
+    hl_assign_state_free(state);
     hl_clustering_free(c);
     hl_model_free(model);
     free(tl);
@@ -373,10 +395,12 @@ typedef struct cli_cmd {
 
 static const cli_cmd commands[] = {
     {"cluster", cmd_cluster, "cluster embeddings (.npy) into a hierarchy of labels"},
+    {"assign", cli_cmd_assign, "add new points to a saved clustering (stable cluster ids)"},
     {"eval", cmd_eval, "score predicted labels against true labels (Fp, Fb, NMI)"},
     {"knn", cmd_knn, "exact cosine k nearest neighbours"},
     {"train", cli_cmd_train, "meta-train a model on labelled embeddings"},
     {"model-info", cmd_model_info, "verify and describe a model file"},
+    {"state-info", cli_cmd_state_info, "verify and describe a clustering state file"},
 };
 
 static void usage(FILE *f)

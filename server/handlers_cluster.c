@@ -1,5 +1,6 @@
 /*
- * handlers_cluster.c - POST /v1/cluster: decode, validate, dedupe, admit.
+ * handlers_cluster.c - POST /v1/cluster and POST /v1/clusterings/{id}/assign: decode,
+ * validate, dedupe, admit.
  *
  * Order of admission (each step may answer and stop):
  *   1. draining -> 503;  2. decode the body by media type (JSON codec, .npy, raw f32) into a
@@ -100,7 +101,8 @@ static hl_status decode_query(const srv_req *req, admission *a, size_t *dim, hl_
 }
 
 /* Decodes the body into a->x. On error the problem is already in resp (returns non-OK). */
-static hl_status decode_body(srv_ctx *ctx, const srv_req *req, srv_resp *resp, admission *a)
+static hl_status decode_body(srv_ctx *ctx, const srv_req *req, srv_resp *resp, admission *a,
+                             size_t min_points)
 {
     hl_error err;
     hl_error_clear(&err);
@@ -132,9 +134,9 @@ static hl_status decode_body(srv_ctx *ctx, const srv_req *req, srv_resp *resp, a
         return st;
     }
     hl_error_clear(&err);
-    if (a->x.rows < 2)
-        st = hl_error_set(&err, HL_RANGE, "embeddings", "at least 2 points are needed, got %zu",
-                          a->x.rows);
+    if (a->x.rows < min_points)
+        st = hl_error_set(&err, HL_RANGE, "embeddings", "at least %zu points are needed, got %zu",
+                          min_points, a->x.rows);
     else if (a->x.rows > ctx->cfg->max_points || a->x.cols > ctx->cfg->max_dim)
         st = hl_error_set(&err, HL_INVAL, "embeddings",
                           "%zu points of dimension %zu exceed the limits (%llu points, "
@@ -248,6 +250,8 @@ static hl_status finish_from_cache(srv_ctx *ctx, srv_job *j)
     if (st == HL_OK)
         st = s->ops->result_put(s, j->id, out, olen, ctx->cfg->result_ttl);
     free(out);
+    if (st == HL_OK)
+        srv__state_copy(ctx, j->cache_src, j);
     return st;
 }
 
@@ -354,8 +358,15 @@ static hl_status create_record(srv_ctx *ctx, srv_job *j, const char *model, hl_s
     srv_now_rfc3339(created);
     snprintf(n, sizeof(n), "%zu", j->x.rows);
     snprintf(dim, sizeof(dim), "%zu", j->x.cols);
-    srv_params_json(&j->params, params, sizeof(params));
-    srv_field f[] = {{"status", "queued"},
+    int assign = j->kind == SRV_KIND_ASSIGN;
+    if (assign)
+        snprintf(params, sizeof(params), "{\"new_clusters\":\"%s\"}",
+                 j->new_clusters == HL_NEW_UNASSIGNED ? "unassigned" : "open");
+    else
+        srv_params_json(&j->params, params, sizeof(params));
+    srv_field f[] = {{"kind", assign ? "assign" : "cluster"},
+                     {"clustering", j->clustering},
+                     {"status", "queued"},
                      {"cached", j->cache_src[0] ? "1" : "0"},
                      {"created_at", created},
                      {"stage", "queued"},
@@ -544,7 +555,7 @@ hl_status srv_h_cluster(srv_ctx *ctx, const srv_req *req, srv_resp *resp)
     memset(&a, 0, sizeof(a));
     const srv_model *model = NULL;
     hl_cluster_params p;
-    if (decode_body(ctx, req, resp, &a) != HL_OK ||
+    if (decode_body(ctx, req, resp, &a, 2) != HL_OK ||
         resolve(ctx, req, resp, &a, &model, &p) != HL_OK) {
         admission_free(&a);
         return HL_OK;
@@ -603,4 +614,148 @@ hl_status srv_cluster_after_wait(srv_ctx *ctx, const srv_req *req, srv_job *job,
         return r;
     }
     return srv_resp_job(ctx, req, resp, job->id, 202);
+}
+
+/* ---------------------------------------------------------------- assign */
+
+/* The cluster job an assign extends must have finished with a state of the points'
+ * dimension, made by a model this server has (same checksum). Answers and returns non-OK
+ * when not. */
+static hl_status resolve_clustering(srv_ctx *ctx, const srv_req *req, srv_resp *resp,
+                                    const admission *a, const srv_model **model)
+{
+    const char *id = req->param;
+    srv_record r;
+    hl_status st = strlen(id) < sizeof(((srv_job *)NULL)->clustering)
+                       ? ctx->store->ops->job_get(ctx->store, id, &r)
+                       : HL_NOTFOUND; /* longer than any job id */
+    srv_metrics_store_result(ctx->metrics, SRV_OP_JOB_GET, st);
+    if (st == HL_NOTFOUND)
+        return srv_resp_problem(resp, req, SRV_P_CLUSTERING_NOT_FOUND, NULL,
+                                "no clustering '%s' (unknown, deleted or expired)", id),
+               HL_NOTFOUND;
+    if (st != HL_OK)
+        return srv_resp_problem(resp, req, srv_problem_for_status(st), NULL, "the store failed: %s",
+                                hl_status_str(st)),
+               st;
+    const char *kind = srv_record_get(&r, "kind"), *ver = srv_record_get(&r, "state_version");
+    const char *dim = srv_record_get(&r, "dim"), *mname = srv_record_get(&r, "model");
+    const char *mcrc = srv_record_get(&r, "state_model");
+    int status = srv_job_status_parse(srv_record_get(&r, "status"));
+    hl_error e;
+    hl_error_clear(&e);
+    srv_problem p = SRV_P_COUNT_;
+    char detail[200] = "";
+    uint64_t v = 0;
+    if (kind != NULL && strcmp(kind, "assign") == 0) {
+        p = SRV_P_CLUSTERING_NOT_FOUND;
+        snprintf(detail, sizeof(detail), "'%s' is an assign job, not a clustering", id);
+    } else if (status == SRV_JOB_QUEUED || status == SRV_JOB_RUNNING) {
+        p = SRV_P_JOB_NOT_FINISHED;
+        snprintf(detail, sizeof(detail), "clustering job '%s' has not finished", id);
+    } else if (status != SRV_JOB_SUCCEEDED) {
+        p = SRV_P_JOB_NO_RESULT;
+        snprintf(detail, sizeof(detail), "clustering job '%s' did not succeed", id);
+    } else if (ver == NULL || ctx->store->ops->state_get(ctx->store, id, NULL, NULL, &v) != HL_OK) {
+        p = SRV_P_CLUSTERING_NOT_FOUND;
+        snprintf(detail, sizeof(detail),
+                 "clustering '%s' has no stored state (not saved, expired or evicted)", id);
+    } else if (dim == NULL || strtoull(dim, NULL, 10) != a->x.cols) {
+        p = SRV_P_DIMENSION_MISMATCH;
+        hl_error_set(&e, HL_RANGE, "embeddings", "dimension mismatch");
+        snprintf(detail, sizeof(detail),
+                 "clustering '%s' has dimension %s, the new points have dimension %zu", id,
+                 dim != NULL ? dim : "?", a->x.cols);
+    } else if ((*model = srv_models_find(ctx->models, mname != NULL ? mname : "")) == NULL ||
+               (mcrc != NULL && strtoul(mcrc, NULL, 16) != (*model)->checksum)) {
+        p = SRV_P_UNKNOWN_MODEL_SUBMIT;
+        hl_error_set(&e, HL_INVAL, "model", "unknown model");
+        snprintf(detail, sizeof(detail),
+                 "clustering '%s' was made with model '%s' (crc32c:%s), which this server does "
+                 "not have",
+                 id, mname != NULL ? mname : "", mcrc != NULL ? mcrc : "?");
+    } else if (a->model[0] != '\0' && strcmp(a->model, (*model)->name) != 0) {
+        p = SRV_P_INVALID_PARAMETER;
+        hl_error_set(&e, HL_INVAL, "model", "model");
+        snprintf(detail, sizeof(detail),
+                 "clustering '%s' was made with model '%s'; omit model or name that one", id,
+                 (*model)->name);
+    }
+    srv_record_free(&r);
+    if (p == SRV_P_COUNT_)
+        return HL_OK;
+    srv_resp_problem(resp, req, p, e.code != HL_OK ? &e : NULL, "%s", detail);
+    return HL_NOTFOUND;
+}
+
+/* Only new_clusters applies to an assign: the clustering keeps its own parameters. */
+static hl_status assign_params(const srv_req *req, srv_resp *resp, const admission *a,
+                               hl_new_clusters *pol)
+{
+    const hl_request_params *rp = &a->rp;
+    hl_error e;
+    hl_error_clear(&e);
+    if (a->labels != NULL)
+        hl_error_set(&e, HL_INVAL, "labels", "labels (true classes) are not used by assignment");
+    else if (rp->has_k || rp->has_tau || rp->has_max_levels || rp->has_min_cluster_size ||
+             rp->has_early_stop || rp->has_knn)
+        hl_error_set(&e, HL_INVAL, "params",
+                     "only new_clusters applies to assignment; the clustering keeps its own k, "
+                     "tau and levels");
+    if (e.code != HL_OK)
+        return srv_resp_problem(resp, req, SRV_P_INVALID_PARAMETER, &e, "%s", e.msg), HL_INVAL;
+    *pol = rp->has_new_clusters && strcmp(rp->new_clusters, "unassigned") == 0 ? HL_NEW_UNASSIGNED
+                                                                               : HL_NEW_OPEN;
+    return HL_OK;
+}
+
+hl_status srv_h_assign(srv_ctx *ctx, const srv_req *req, srv_resp *resp)
+{
+    if (atomic_load(&ctx->draining))
+        return srv_resp_problem(resp, req, SRV_P_UNAVAILABLE, NULL, "the server is shutting down");
+    double t0 = srv_mono();
+    char hash[33] = "";
+    if (req->idem_key[0] !=
+        '\0') { /* the same body sent to another clustering is another request */
+        char h[33], mix[33 + SRV_ID_MAX + 8];
+        srv_request_hash(req, h);
+        int n = snprintf(mix, sizeof(mix), "%s%s", h, req->param);
+        srv_hash_hex(mix, (size_t)n, hash);
+    }
+    admission a;
+    memset(&a, 0, sizeof(a));
+    const srv_model *model = NULL;
+    hl_new_clusters pol = HL_NEW_OPEN;
+    if (decode_body(ctx, req, resp, &a, 1) != HL_OK ||
+        assign_params(req, resp, &a, &pol) != HL_OK ||
+        resolve_clustering(ctx, req, resp, &a, &model) != HL_OK) {
+        admission_free(&a);
+        return HL_OK;
+    }
+    srv_job *j;
+    hl_status st = srv_job_new(&j);
+    if (st != HL_OK) {
+        admission_free(&a);
+        return srv_resp_problem(resp, req, SRV_P_UNAVAILABLE, NULL, "cannot create a job: %s",
+                                hl_status_str(st));
+    }
+    j->ctx = ctx;
+    j->t_created = t0;
+    snprintf(j->request_id, sizeof(j->request_id), "%s", req->request_id);
+    j->model = model;
+    hl_cluster_params_default(&j->params);
+    j->kind = SRV_KIND_ASSIGN;
+    memcpy(j->clustering, req->param, strlen(req->param) + 1); /* fits: resolve_clustering */
+    j->new_clusters = pol;
+    j->x = a.x;
+    j->ids = a.ids;
+    memset(&a, 0, sizeof(a));
+    if (j->x.owned == NULL && req->body->data != NULL) {
+        j->body = req->body->data;
+        req->body->data = NULL;
+    }
+    srv_metrics_stage(ctx->metrics, SRV_STAGE_PARSE, srv_mono() - t0);
+    st = admit(ctx, req, resp, j, model->name, hash); /* never cached: it changes the state */
+    srv_job_release(j);
+    return st;
 }

@@ -68,6 +68,21 @@ char *srv_job_render(const srv_ctx *ctx, const char *id, const srv_record *r, si
     srv_buf_json_str(&b, rec(r, "replica", NULL));
     srv_buf_puts(&b, ",\"error\":");
     put_raw(&b, r, "error", "null");
+    /* Assign jobs name their clustering; cluster jobs show their state for assigns. */
+    int assign = strcmp(rec(r, "kind", "cluster"), "assign") == 0;
+    srv_buf_printf(&b, ",\"kind\":\"%s\"", assign ? "assign" : "cluster");
+    if (assign) {
+        srv_buf_puts(&b, ",\"clustering\":");
+        srv_buf_json_str(&b, rec(r, "clustering", NULL));
+    } else if (srv_record_get(r, "state_version") != NULL) {
+        srv_buf_puts(&b, ",\"state\":{\"version\":");
+        put_raw(&b, r, "state_version", "0");
+        srv_buf_puts(&b, ",\"n\":");
+        put_raw(&b, r, "state_n", "0");
+        srv_buf_puts(&b, "}");
+    } else {
+        srv_buf_puts(&b, ",\"state\":null");
+    }
     srv_buf_puts(&b, ",\"links\":{\"self\":\"/v1/jobs/");
     srv_buf_puts(&b, id);
     srv_buf_puts(&b, "\",\"result\":\"/v1/jobs/");
@@ -186,6 +201,8 @@ hl_status srv_h_job_delete(srv_ctx *ctx, const srv_req *req, srv_resp *resp)
     if (st == SRV_JOB_QUEUED || st == SRV_JOB_RUNNING) /* another replica's job */
         return srv_resp_problem(resp, req, SRV_P_JOB_NOT_FINISHED, NULL,
                                 "job '%s' runs on another replica", id);
+    hl_status ss = ctx->store->ops->state_delete(ctx->store, id); /* a clustering's state */
+    srv_metrics_store_result(ctx->metrics, SRV_OP_RESULT_DELETE, ss);
     hl_status ds = ctx->store->ops->job_delete(ctx->store, id);
     srv_metrics_store_result(ctx->metrics, SRV_OP_JOB_DELETE, ds);
     hl_status rs = ctx->store->ops->result_delete(ctx->store, id);
@@ -282,6 +299,73 @@ static char *render_json(const char *id, const srv_result *r, size_t off, size_t
     return srv_buf_take(&b, len);
 }
 
+/* An assign job's JSON result for points [off, off + cnt). */
+static char *render_assign_json(const char *id, const srv_assign_result *r, size_t off, size_t cnt,
+                                size_t limit, size_t *len)
+{
+    srv_buf b;
+    srv_buf_init(&b, 256 + cnt * 24);
+    srv_buf_puts(&b, "{\"id\":");
+    srv_buf_json_str(&b, id);
+    srv_buf_puts(&b, ",\"clustering\":");
+    srv_buf_json_str(&b, r->clustering);
+    srv_buf_printf(&b,
+                   ",\"state_version\":%llu,\"n\":%zu,\"n_attached\":%llu,\"n_new_clusters\":"
+                   "%llu,\"n_unassigned\":%llu,\"offset\":%zu,\"limit\":%zu,\"labels\":",
+                   (unsigned long long)r->version, r->n, (unsigned long long)r->attached,
+                   (unsigned long long)r->new_clusters, (unsigned long long)r->unassigned, off,
+                   limit);
+    srv_buf_json_i32s(&b, r->labels + off, cnt);
+    srv_buf_puts(&b, ",\"scores\":[");
+    for (size_t i = 0; i < cnt; i++) {
+        if (i > 0)
+            srv_buf_put(&b, ",", 1);
+        srv_buf_printf(&b, "%.6g", (double)r->scores[off + i]);
+    }
+    srv_buf_puts(&b, "]");
+    if (r->ids != NULL) {
+        srv_result ids = {.ids = r->ids, .ids_bytes = r->ids_bytes};
+        put_ids_page(&b, &ids, off, cnt);
+    }
+    srv_buf_puts(&b, "}");
+    return srv_buf_take(&b, len);
+}
+
+/* An assign job's result: JSON paged like the clustering's, or .npy (labels, or scores with
+ * ?values=scores). */
+static hl_status render_assign(srv_resp *resp, const srv_req *req, const char *id, const void *buf,
+                               size_t len, const char *format, size_t off, size_t limit)
+{
+    srv_assign_result r;
+    hl_status st = srv_assign_result_decode(buf, len, &r);
+    if (st != HL_OK)
+        return st;
+    if (format != NULL && strcmp(format, "npy") == 0) {
+        const char *values = srv_req_query(req, "values");
+        size_t shape[1] = {r.n};
+        void *out;
+        size_t olen;
+        st = values != NULL && strcmp(values, "scores") == 0
+                 ? hl_npy_encode_f32(r.scores, 1, shape, &out, &olen)
+                 : hl_npy_encode_i32(r.labels, 1, shape, &out, &olen);
+        if (st == HL_OK) {
+            resp->status = 200;
+            resp->content_type = "application/x-npy";
+            resp->body = out;
+            resp->len = olen;
+        }
+        return st;
+    }
+    size_t start = off < r.n ? off : r.n;
+    size_t cnt = r.n - start < limit ? r.n - start : limit, blen;
+    char *body = render_assign_json(id, &r, start, cnt, limit, &blen);
+    st = srv_resp_json(resp, 200, body, blen);
+    if (st == HL_OK && start + cnt < r.n)
+        srv_resp_header(resp, "Link", "</v1/jobs/%s/result?offset=%zu&limit=%zu>; rel=\"next\"", id,
+                        start + cnt, limit);
+    return st;
+}
+
 static hl_status render_npy(srv_resp *resp, const srv_result *r, int all_levels)
 {
     void *out;
@@ -327,8 +411,12 @@ hl_status srv_render_result(srv_ctx *ctx, const srv_req *req, srv_resp *resp, co
         return srv_resp_problem(resp, req, srv_problem_for_status(st), NULL, "the store failed: %s",
                                 hl_status_str(st));
     srv_result r;
-    st = srv_result_decode(buf, len, &r);
-    if (st == HL_OK && format != NULL && strcmp(format, "npy") == 0) {
+    int assign = srv_result_is_assign(buf, len);
+    st = assign ? render_assign(resp, req, id, buf, len, format, off, limit)
+                : srv_result_decode(buf, len, &r);
+    if (assign) {
+        /* rendered above */
+    } else if (st == HL_OK && format != NULL && strcmp(format, "npy") == 0) {
         st = render_npy(resp, &r, levels != NULL && strcmp(levels, "all") == 0);
     } else if (st == HL_OK) {
         size_t start = off < r.n ? off : r.n;

@@ -26,6 +26,8 @@
     XX(JOB_NOT_FOUND, 404, "job-not-found", "No such job (unknown, deleted or expired)")           \
     XX(JOB_NOT_FINISHED, 409, "job-not-finished", "The job has not finished")                      \
     XX(JOB_NO_RESULT, 409, "job-has-no-result", "The job ended without a result")                  \
+    XX(CLUSTERING_NOT_FOUND, 404, "clustering-not-found",                                          \
+       "No clustering state with this id (unknown, deleted, expired or not saved)")                \
     XX(IDEMPOTENCY_KEY_REUSED, 422, "idempotency-key-reused",                                      \
        "The Idempotency-Key was used with another body")                                           \
     XX(IDEMPOTENCY_KEY_IN_PROGRESS, 409, "idempotency-key-in-progress",                            \

@@ -18,6 +18,7 @@
 #include "model_registry.h"
 #include "server.h"
 
+#include "hl/assign.h"
 #include "hl/cluster.h"
 #include "hl/npy.h"
 
@@ -52,6 +53,11 @@ struct srv_job {
     int32_t *labels;   /* n true labels or NULL (owned) */
     const srv_model *model;
     hl_cluster_params params;
+    /* Assign jobs (POST /v1/clusterings/{id}/assign): kind SRV_KIND_ASSIGN, the cluster job
+     * whose state they extend, and the policy for points that join no cluster. */
+    int kind;
+    char clustering[32];
+    hl_new_clusters new_clusters;
     char cache_key[33];
     char cache_src[32]; /* copy this job's result instead of clustering ("" = compute) */
     double t_created;   /* monotonic */
@@ -65,6 +71,9 @@ struct srv_job {
     char entry[48];
     double last_cancel_poll;
 };
+
+/** What a job computes (srv_job.kind). */
+enum { SRV_KIND_CLUSTER = 0, SRV_KIND_ASSIGN = 1 };
 
 /** Why a running job's engine is asked to stop (srv_job.cancel). */
 typedef enum srv_job_stop {
@@ -155,6 +164,23 @@ hl_status srv__job_execute(srv_ctx *ctx, srv_job *j, hl_error *err);
 /** Moves the record from running to `to` (a problem object in `error` for failed), records
  * metrics and logs, and fills the cache on success. Returns the store's status. */
 hl_status srv__job_finish(srv_ctx *ctx, srv_job *j, srv_job_status to, const char *error);
+/** The engine hooks of a running job: cancel (DELETE, shutdown, a lost stream entry) and
+ * throttled progress into its store record. */
+hl_cancel srv__job_cancel_hook(srv_job *j);
+hl_progress srv__job_progress_hook(srv_job *j);
+
+/** Runs an assign job (assign_job.c): takes the clustering's lock, reads its state, assigns,
+ * writes the next state version (compare-and-set; retried if it lost) and the result. */
+hl_status srv__assign_execute(srv_ctx *ctx, srv_job *j, hl_error *err);
+
+/** Saves a finished cluster job's state as version 1 (assign_job.c); failures are logged and
+ * leave the job without a state (assigns to it then answer 404). */
+void srv__state_save(srv_ctx *ctx, srv_job *j, const hl_assign_state *s);
+
+/** A cluster job answered from the cache of job `src` gets a copy of src's state when src
+ * still has version 1 (no assign changed it); otherwise it has none. */
+void srv__state_copy(srv_ctx *ctx, const char *src, srv_job *j);
+
 /** The problem object stored in a failed job's "error" field. */
 void srv__job_error_json(hl_status st, const hl_error *err, char *out, size_t len);
 

@@ -19,6 +19,8 @@ typedef struct spec_header {
     char cache_key[33];
     char cache_src[32];
     char request_id[72];
+    int32_t kind, new_clusters; /* srv_job.kind, hl_new_clusters (assign jobs) */
+    char clustering[32];
 } spec_header;
 
 _Static_assert(sizeof(spec_header) <= SRV_JOBSPEC_HEADER, "job spec header too large");
@@ -67,6 +69,9 @@ hl_status srv_jobspec_encode(const srv_job *j, void **out, size_t *len)
     copy_str(h.cache_key, sizeof(h.cache_key), j->cache_key);
     copy_str(h.cache_src, sizeof(h.cache_src), j->cache_src);
     copy_str(h.request_id, sizeof(h.request_id), j->request_id);
+    h.kind = j->kind;
+    h.new_clusters = (int32_t)j->new_clusters;
+    copy_str(h.clustering, sizeof(h.clustering), j->clustering);
     memcpy(p, &h, sizeof(h));
     if (xb > 0)
         memcpy(p + SRV_JOBSPEC_HEADER, j->x.data, xb);
@@ -114,7 +119,10 @@ static int header_ok(const spec_header *h, size_t len)
         h->rows > SIZE_MAX / 8 / h->cols || memchr(h->model, 0, sizeof(h->model)) == NULL ||
         memchr(h->cache_key, 0, sizeof(h->cache_key)) == NULL ||
         memchr(h->cache_src, 0, sizeof(h->cache_src)) == NULL ||
-        memchr(h->request_id, 0, sizeof(h->request_id)) == NULL)
+        memchr(h->request_id, 0, sizeof(h->request_id)) == NULL ||
+        memchr(h->clustering, 0, sizeof(h->clustering)) == NULL ||
+        (h->kind != SRV_KIND_CLUSTER && h->kind != SRV_KIND_ASSIGN) ||
+        (h->new_clusters != HL_NEW_OPEN && h->new_clusters != HL_NEW_UNASSIGNED))
         return 0;
     size_t need = (size_t)(h->rows * h->cols * sizeof(float));
     if ((h->flags & SPEC_LABELS) != 0)
@@ -170,6 +178,9 @@ hl_status srv_jobspec_decode(void *buf, size_t len, srv_job *j, char model[64], 
     memcpy(j->cache_key, h.cache_key, sizeof(j->cache_key));
     memcpy(j->cache_src, h.cache_src, sizeof(j->cache_src));
     copy_str(j->request_id, sizeof(j->request_id), h.request_id);
+    j->kind = h.kind;
+    j->new_clusters = (hl_new_clusters)h.new_clusters;
+    copy_str(j->clustering, sizeof(j->clustering), h.clustering);
     memcpy(model, h.model, 64);
     *checksum = h.checksum;
     return HL_OK;

@@ -7,7 +7,8 @@
  *   header (320 bytes): "HLJ1", u32 flags (1 = ids, 2 = true labels), u64 rows, u64 cols,
  *     i32 k, f32 tau, i32 max_levels, i32 early_stop, i32 min_cluster_size, u32 model
  *     checksum, u64 ids_bytes, char model[64], char cache_key[33], char cache_src[32],
- *     char request_id[72] (all NUL-terminated), zero padding
+ *     char request_id[72] (all NUL-terminated), i32 kind (0 cluster, 1 assign), i32
+ *     new_clusters, char clustering[32] (assign jobs: the cluster job's id), zero padding
  *   f32 x[rows * cols], then i32 labels[rows] when flag 2, then ids_bytes of rows
  *   NUL-terminated strings when flag 1.
  * Thread-safety: reentrant.

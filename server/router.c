@@ -19,6 +19,7 @@
 
 static const srv_route routes[] = {
     {SRV_M_POST, "/v1/cluster", srv_h_cluster, SRV_BODY_ANY | SRV_IDEMPOTENT},
+    {SRV_M_POST, "/v1/clusterings/{id}/assign", srv_h_assign, SRV_BODY_ANY | SRV_IDEMPOTENT},
     {SRV_M_GET, "/v1/jobs/{id}", srv_h_job_get, 0},
     {SRV_M_DELETE, "/v1/jobs/{id}", srv_h_job_delete, 0},
     {SRV_M_GET, "/v1/jobs/{id}/result", srv_h_job_result, 0},

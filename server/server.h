@@ -191,6 +191,7 @@ hl_status srv_resp_problem(srv_resp *r, const srv_req *req, srv_problem p, const
 
 /* ---- handlers ---- */
 hl_status srv_h_cluster(srv_ctx *ctx, const srv_req *req, srv_resp *resp);
+hl_status srv_h_assign(srv_ctx *ctx, const srv_req *req, srv_resp *resp);
 hl_status srv_h_job_get(srv_ctx *ctx, const srv_req *req, srv_resp *resp);
 hl_status srv_h_job_delete(srv_ctx *ctx, const srv_req *req, srv_resp *resp);
 hl_status srv_h_job_result(srv_ctx *ctx, const srv_req *req, srv_resp *resp);

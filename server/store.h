@@ -17,6 +17,13 @@
  *   idem     Idempotency-Key -> "job id + body hash", set only if absent (SET NX EX).
  *   owner    an API key's name -> the ids of its jobs that may still be queued or running
  *            (per-key job limits; pruned by looking at the jobs' records, never decremented).
+ *   state    a clustering's state for incremental assignment (hl/statefile.h bytes), keyed
+ *            by the cluster job's id, versioned: version 1 is written when the cluster job
+ *            succeeds, each assign writes the next one with a compare-and-set on the version.
+ *            Readers always get one whole version; the old one stays readable until the new
+ *            one is completely written.
+ *   lock     a key held by one owner token for a bounded time (per-clustering mutual
+ *            exclusion of assigns, across threads and replicas).
  * TTLs are in seconds; 0 means no expiry.
  *
  * Errors: HL_NOTFOUND for a missing or expired key, HL_BUSY when a precondition fails (NX or
@@ -104,6 +111,20 @@ typedef struct srv_store_ops {
     hl_status (*owner_admit)(srv_store *s, const char *owner, const char *job_id, unsigned limit,
                              uint64_t grace);
     hl_status (*owner_release)(srv_store *s, const char *owner, const char *job_id);
+    /* Clustering states. state_put writes `data` as version `version` (>= 1) of `id` only if
+     * the current version is version - 1 (0 = no state): HL_BUSY otherwise; the TTL applies
+     * to the new version. state_get returns the current version and, when `data` is not
+     * NULL, its bytes (HL_NOTFOUND without a state). state_delete removes every version. */
+    hl_status (*state_put)(srv_store *s, const char *id, const void *data, size_t len,
+                           uint64_t version, uint64_t ttl);
+    hl_status (*state_get)(srv_store *s, const char *id, void **data, size_t *len,
+                           uint64_t *version);
+    hl_status (*state_delete)(srv_store *s, const char *id);
+    /* Locks. lock takes `key` for `token` for ttl_ms milliseconds (HL_OK; taking it again
+     * with the same token renews it) unless another token holds it (HL_BUSY). unlock releases
+     * it only when `token` holds it (HL_NOTFOUND otherwise, e.g. after it expired). */
+    hl_status (*lock)(srv_store *s, const char *key, const char *token, uint64_t ttl_ms);
+    hl_status (*unlock)(srv_store *s, const char *key, const char *token);
     /* Reachability (readyz). */
     hl_status (*ping)(srv_store *s);
     void (*destroy)(srv_store *s);

@@ -6,8 +6,9 @@
  * Every key lives in one chained hash table keyed by (kind, key) and on one LRU list (most
  * recently used first). Bytes are accounted per entry (key, value, a fixed overhead). When
  * a write would pass the cap, eviction walks the LRU from the cold end twice: first only
- * results, then cache and idempotency entries and terminal job records. Queued inputs,
- * records of unfinished jobs and owner sets (per-key job limits) are never evicted; if there is
+ * results, then clustering states, cache and idempotency entries and terminal job records.
+ * Queued inputs, records of unfinished jobs, owner sets (per-key job limits) and locks are
+ * never evicted; if there is
  * still no room, the write fails with HL_NOMEM. Result and input bytes are immutable refcounted
  * blobs: they are copied in before the lock is taken and copied out after it is released (the
  * reader holds a reference meanwhile), so no big allocation or memcpy ever happens under the lock.
@@ -26,7 +27,7 @@
 #include <string.h>
 #include <uv.h>
 
-enum { K_JOB = 0, K_RESULT, K_INPUT, K_CACHE, K_IDEM, K_OWNER };
+enum { K_JOB = 0, K_RESULT, K_INPUT, K_CACHE, K_IDEM, K_OWNER, K_STATE, K_LOCK };
 
 #define ENTRY_OVERHEAD 96
 
@@ -44,9 +45,10 @@ typedef struct entry {
     uint64_t hash;
     double expires; /* 0 = never */
     size_t bytes;
-    blob *blob;     /* K_RESULT, K_INPUT */
-    char *str;      /* K_CACHE, K_IDEM, K_OWNER ("id@seconds " per member) */
-    srv_record rec; /* K_JOB */
+    blob *blob;       /* K_RESULT, K_INPUT, K_STATE */
+    uint64_t version; /* K_STATE */
+    char *str;        /* K_CACHE, K_IDEM, K_OWNER ("id@seconds " per member), K_LOCK (token) */
+    srv_record rec;   /* K_JOB */
 } entry;
 
 typedef struct mem_store {
@@ -212,7 +214,7 @@ static int evictable(const entry *e, int pass)
 {
     if (pass == 0)
         return e->kind == K_RESULT;
-    if (e->kind == K_CACHE || e->kind == K_IDEM)
+    if (e->kind == K_CACHE || e->kind == K_IDEM || e->kind == K_STATE)
         return 1;
     return e->kind == K_JOB && is_terminal_job(e);
 }
@@ -748,6 +750,127 @@ static hl_status m_idem_replace(srv_store *base, const char *key, const char *ex
     return st;
 }
 
+/* ---- clustering states and locks ---- */
+
+static hl_status m_state_put(srv_store *base, const char *id, const void *data, size_t len,
+                             uint64_t version, uint64_t ttl)
+{
+    mem_store *s = (mem_store *)base;
+    if (version < 1)
+        return HL_INVAL;
+    entry *e = entry_new(K_STATE, id, ttl, s);
+    if (e == NULL || (e->blob = blob_new(data, len)) == NULL) { /* copied outside the lock */
+        entry_free(e);
+        return HL_NOMEM;
+    }
+    e->version = version;
+    e->hash = hash_key(K_STATE, id);
+    e->bytes = entry_size(e);
+    entry *grave = NULL;
+    uv_mutex_lock(&s->mu);
+    entry *old = lookup(s, K_STATE, id, &grave);
+    hl_status st = (old != NULL ? old->version : 0) == version - 1 ? HL_OK : HL_BUSY;
+    if (st == HL_OK && old != NULL)
+        remove_entry(s, old, &grave); /* the swap is one critical section: no reader sees a gap */
+    if (st == HL_OK)
+        st = make_room(s, e->bytes, NULL, &grave);
+    if (st == HL_OK) {
+        grow(s);
+        entry **slot = &s->buckets[e->hash & (s->nbuckets - 1)];
+        e->hnext = *slot;
+        *slot = e;
+        lru_push_front(s, e);
+        s->bytes += e->bytes;
+        s->count++;
+        e = NULL;
+    }
+    uv_mutex_unlock(&s->mu);
+    entry_free(e);
+    bury(grave);
+    return st;
+}
+
+static hl_status m_state_get(srv_store *base, const char *id, void **data, size_t *len,
+                             uint64_t *version)
+{
+    mem_store *s = (mem_store *)base;
+    entry *grave = NULL;
+    uv_mutex_lock(&s->mu);
+    entry *e = lookup(s, K_STATE, id, &grave);
+    blob *b = e != NULL ? e->blob : NULL;
+    if (b != NULL) {
+        atomic_fetch_add(&b->refs, 1);
+        *version = e->version;
+    }
+    uv_mutex_unlock(&s->mu);
+    bury(grave);
+    if (b == NULL)
+        return HL_NOTFOUND;
+    hl_status st = HL_OK;
+    if (data != NULL) {
+        *data = malloc(b->len > 0 ? b->len : 1);
+        if (*data == NULL)
+            st = HL_NOMEM;
+        else if (b->len > 0)
+            memcpy(*data, b->data, b->len);
+        *len = b->len;
+    }
+    blob_unref(b);
+    return st;
+}
+
+static hl_status m_state_delete(srv_store *s, const char *id)
+{
+    return del((mem_store *)s, K_STATE, id);
+}
+
+static hl_status m_lock(srv_store *base, const char *key, const char *token, uint64_t ttl_ms)
+{
+    mem_store *s = (mem_store *)base;
+    entry *e = entry_new(K_LOCK, key, 0, s);
+    if (e == NULL || (e->str = strdup(token)) == NULL) {
+        entry_free(e);
+        return HL_NOMEM;
+    }
+    double expires = s->now(s->now_ud) + (double)ttl_ms / 1000.0;
+    e->expires = expires;
+    entry *grave = NULL;
+    hl_status st = HL_OK;
+    uv_mutex_lock(&s->mu);
+    entry *old = lookup(s, K_LOCK, key, &grave); /* an expired lock is dropped here */
+    if (old != NULL && strcmp(old->str, token) != 0)
+        st = HL_BUSY;
+    else if (old != NULL)
+        old->expires = expires; /* renewed by its holder */
+    uv_mutex_unlock(&s->mu);
+    bury(grave);
+    if (st != HL_OK || old != NULL) {
+        entry_free(e);
+        return st;
+    }
+    /* Not held: insert unless another thread took it meanwhile (nx). */
+    char *other = NULL;
+    st = insert(s, e, 1, &other);
+    if (st == HL_BUSY && other != NULL && strcmp(other, token) == 0)
+        st = HL_OK;
+    free(other);
+    return st;
+}
+
+static hl_status m_unlock(srv_store *base, const char *key, const char *token)
+{
+    mem_store *s = (mem_store *)base;
+    entry *grave = NULL;
+    uv_mutex_lock(&s->mu);
+    entry *e = lookup(s, K_LOCK, key, &grave);
+    hl_status st = e != NULL && strcmp(e->str, token) == 0 ? HL_OK : HL_NOTFOUND;
+    if (st == HL_OK)
+        remove_entry(s, e, &grave);
+    uv_mutex_unlock(&s->mu);
+    bury(grave);
+    return st;
+}
+
 static hl_status m_ping(srv_store *s)
 {
     (void)s;
@@ -791,6 +914,11 @@ static const srv_store_ops mem_ops = {
     .idem_replace = m_idem_replace,
     .owner_admit = m_owner_admit,
     .owner_release = m_owner_release,
+    .state_put = m_state_put,
+    .state_get = m_state_get,
+    .state_delete = m_state_delete,
+    .lock = m_lock,
+    .unlock = m_unlock,
     .ping = m_ping,
     .destroy = m_destroy,
 };

@@ -16,6 +16,8 @@
  *   hl:owner:{name}      zset    job ids of an API key that may be active, scored by the
  *                                admission time (ms since the epoch)
  *   hl:jobs              stream  job ids to run, consumer group "workers" (store_redis_stream.c)
+ *   hl:state:{id}...     clustering states, versioned; hl:lock:{key} locks
+ *                                (store_redis_state.c)
  *
  * Atomicity. job_create, job_update (with its status precondition and expiry), the blob
  * meta write and idem_claim are each one Lua script (EVAL), so each is atomic on the server
@@ -887,6 +889,11 @@ static const srv_store_ops rs_ops = {
     .idem_replace = rs_idem_replace,
     .owner_admit = rs_owner_admit,
     .owner_release = rs_owner_release,
+    .state_put = srv__redis_state_put,
+    .state_get = srv__redis_state_get,
+    .state_delete = srv__redis_state_delete,
+    .lock = srv__redis_lock,
+    .unlock = srv__redis_unlock,
     .ping = rs_ping,
     .destroy = rs_destroy,
 };

@@ -1,8 +1,8 @@
 /*
  * store_redis_int.h - private to the Redis store: store_redis.c (URL, jobs, cache, idem,
- * ping), store_redis_conn.c (connection pool, calls, errors) and store_redis_blob.c
- * (chunked results and inputs). See store_redis.c for the design and key layout, and
- * store_redis_conn.c for the lock order.
+ * ping), store_redis_conn.c (connection pool, calls, errors), store_redis_blob.c
+ * (chunked results and inputs) and store_redis_state.c (clustering states, locks). See
+ * store_redis.c for the design and key layout, and store_redis_conn.c for the lock order.
  *
  * A call is op_begin (checks a connection out), any number of op_cmd/op_int, op_end (gives
  * it back and passes the status through). Failures are recorded with srv__redis_fail.
@@ -91,6 +91,15 @@ hl_status srv__redis_blob_put(rs_store *s, const char *prefix, const char *id, c
 hl_status srv__redis_blob_get(rs_store *s, const char *prefix, const char *id, void **data,
                               size_t *len);
 hl_status srv__redis_blob_delete(rs_store *s, const char *prefix, const char *id);
+
+/** Clustering states and locks (store_redis_state.c), as in store.h. */
+hl_status srv__redis_state_put(srv_store *base, const char *id, const void *data, size_t len,
+                               uint64_t version, uint64_t ttl);
+hl_status srv__redis_state_get(srv_store *base, const char *id, void **data, size_t *len,
+                               uint64_t *version);
+hl_status srv__redis_state_delete(srv_store *base, const char *id);
+hl_status srv__redis_lock(srv_store *base, const char *key, const char *token, uint64_t ttl_ms);
+hl_status srv__redis_unlock(srv_store *base, const char *key, const char *token);
 
 /** Ids and keys must be non-empty C strings. */
 static inline int srv__redis_name_ok(const char *s)

@@ -1,7 +1,8 @@
 /*
  * workers.c - N threads (uv_thread_create) that pop the bounded queue and run one job at a
- * time with hl_cluster_run(). Only workers run engine code; BLAS is single-threaded
- * (main.c), and a job's parallelism is its engine threads.
+ * time: hl_cluster_run_state() for a cluster job (its state is then saved for assigns), or
+ * an assign (assign_job.c). Only workers run engine code; BLAS is single-threaded (main.c),
+ * and a job's parallelism is its engine threads.
  *
  * A job's life on a worker: CAS queued->running (a lost CAS means it was canceled: skip),
  * compute (or copy a cached result), encode the result, result_put with the TTL, CAS
@@ -83,6 +84,16 @@ static void on_progress(void *ud, hl_stage stage, int level, double fraction)
     srv_metrics_store_result(j->ctx->metrics, SRV_OP_JOB_UPDATE, st);
 }
 
+hl_cancel srv__job_cancel_hook(srv_job *j)
+{
+    return (hl_cancel){should_stop, j};
+}
+
+hl_progress srv__job_progress_hook(srv_job *j)
+{
+    return (hl_progress){on_progress, j};
+}
+
 void srv_job_log(const srv_job *j, const char *from, const char *to, double seconds)
 {
     char dur[32];
@@ -136,6 +147,8 @@ static hl_status copy_cached(srv_ctx *ctx, srv_job *j)
     if (st == HL_OK)
         st = store_result(ctx, j, &r);
     free(buf);
+    if (st == HL_OK)
+        srv__state_copy(ctx, j->cache_src, j);
     return st;
 }
 
@@ -146,8 +159,10 @@ static hl_status compute(srv_ctx *ctx, srv_job *j, hl_error *err)
     p.cancel = (hl_cancel){should_stop, j};
     p.progress = (hl_progress){on_progress, j};
     hl_clustering *c = NULL;
-    hl_status st = hl_cluster_run(j->x.data, j->x.rows, j->x.cols,
-                                  j->model != NULL ? j->model->m : NULL, &p, &c, err);
+    hl_assign_state *state = NULL;
+    hl_status st =
+        hl_cluster_run_state(j->x.data, j->x.rows, j->x.cols, j->model != NULL ? j->model->m : NULL,
+                             j->model != NULL ? j->model->checksum : 0, &p, &c, &state, err);
     if (st != HL_OK)
         return st;
     srv_metrics_computed(ctx->metrics);
@@ -173,8 +188,11 @@ static hl_status compute(srv_ctx *ctx, srv_job *j, hl_error *err)
                     .level_labels = c->level_labels,
                     .level_clusters = lc};
     st = store_result(ctx, j, &r);
-    srv_metrics_stage(ctx->metrics, SRV_STAGE_STORE, srv_mono() - t0);
     hl_clustering_free(c);
+    if (st == HL_OK)
+        srv__state_save(ctx, j, state);
+    hl_assign_state_free(state);
+    srv_metrics_stage(ctx->metrics, SRV_STAGE_STORE, srv_mono() - t0);
     if (st != HL_OK)
         hl_error_set(err, st, NULL, "storing the result failed: %s", hl_status_str(st));
     return st;
@@ -220,6 +238,8 @@ hl_status srv__job_finish(srv_ctx *ctx, srv_job *j, srv_job_status to, const cha
 
 hl_status srv__job_execute(srv_ctx *ctx, srv_job *j, hl_error *err)
 {
+    if (j->kind == SRV_KIND_ASSIGN)
+        return srv__assign_execute(ctx, j, err);
     hl_status st = HL_NOTFOUND;
     if (j->cache_src[0] != '\0')
         st = copy_cached(ctx, j);

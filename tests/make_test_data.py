@@ -3,16 +3,18 @@
 
   tests/proto/cases/valid/<name>/{input.npy|input.bin|input.hlm|input.json, expected}
   tests/proto/cases/invalid/<name>/{input, expected}
-  tests/fuzz/corpus/{npy,rawf32,modelfile,json_request,query}/<seed>
+  tests/fuzz/corpus/{npy,rawf32,modelfile,json_request,query,statefile}/<seed>
 
 Valid .npy files are written by NumPy itself (np.save / np.lib.format.write_array), so the
 reader is tested against the real writer. Model files are written here from the layout
 documented in proto/include/hl/modelfile.h, independently of modelfile.c, as a second
-implementation of the format. `expected` files are "key: value" lines read by
+implementation of the format; clustering state files likewise from proto/include/hl/statefile.h. `expected` files are "key: value" lines read by
 tests/proto/test_cases.c:
-  decoder: f32 | i32 | raw | model | json    (raw also has "dim: N")
+  decoder: f32 | i32 | raw | model | json | state    (raw also has "dim: N")
   valid:   shape: d0 d1 ... / values: v ... (exact float32 / int values)
            model: config/name/trained_on/tensor lines
+           state: state: <n> <dim> <levels> <k> <tau> <has_model> <checksum> [<model name>] /
+                  labels: ... / level: <l> <nodes> <width> ... (one line per level)
            json: also ids_hex: <hex of each id> ... / labels: ... / model: ... /
                  params: name=value ... (exactly the parameters the body sets)
   invalid: status: <hl_status name> / message: <substring of the error message>
@@ -353,6 +355,163 @@ def models():
     return good, lgood
 
 
+# ---------------------------------------------------------------- clustering state files
+
+def state_file(h, arrays, major=1, minor=0, header_bytes=176, reserved=0, pad_byte=0):
+    """h: dict of the header fields; arrays: list of (name, dtype 0 f32 / 1 i32, shape, data,
+    offset or None) in table order. Offsets default to the next multiple of 64."""
+    payload = b""
+    entries = b""
+    for name, dt, shape, data, off in arrays:
+        if off is None:
+            off = len(payload) + (-len(payload)) % 64
+        raw = np.asarray(data, dtype="<f4" if dt == 0 else "<i4").tobytes()
+        if off > len(payload):
+            payload += b"\0" * (off - len(payload))
+        payload = payload[:off] + raw + payload[off + len(raw):]
+        dims = list(shape) + [0] * (2 - len(shape))
+        entries += (name.encode().ljust(32, b"\0") + struct.pack("<II", dt, len(shape)) +
+                    struct.pack("<2Q", *dims) + struct.pack("<Q", off))
+    name = h.get("name", "").encode()
+    fixed = (b"HLST" + struct.pack("<HHII", major, minor, header_bytes, 0) +
+             struct.pack("<QQ", len(payload), h["n"]) +
+             struct.pack("<III", h["d"], h["levels"], h["k"]) + struct.pack("<f", h["tau"]) +
+             struct.pack("<II", h["has_model"], h.get("checksum", 0)) +
+             struct.pack("<9I", *[h.get(f, 0) for f in
+                                  ("kind", "mdim", "in", "edge", "hidden", "n_conv", "ucf",
+                                   "mk", "reserved_mtau")]) +
+             struct.pack("<I", len(arrays)) + name.ljust(64, b"\0") +
+             struct.pack("<4I", reserved, 0, 0, 0))
+    if "mtau" in h:
+        fixed = fixed[:88] + struct.pack("<f", h["mtau"]) + fixed[92:]
+    assert len(fixed) == 176
+    head = fixed + b"\0" * (header_bytes - 176) + entries
+    head += struct.pack("<I", crc32c(head))
+    pad = (-len(head)) % 64
+    head += bytes([pad_byte]) * min(pad, 1) + b"\0" * max(pad - 1, 0)
+    return head + payload + struct.pack("<I", crc32c(payload))
+
+
+def tiny_state(kind):
+    """Four points in two pairs. kind 0: model-free, one level; 2: universal model, two levels;
+    1: lander model with node features and cluster means, two levels."""
+    a = np.float32(0.1)
+    x = np.array([[1, 0], [1, a], [0, 1], [a, 1]], dtype=np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    s01 = float(np.float32(x[0] @ x[1]))
+    s02 = float(np.float32(x[0] @ x[2]))
+    h = dict(n=4, d=2, levels=1 if kind == 0 else 2, k=2, tau=0.8, has_model=0)
+    labels = [0, 0, 1, 1]
+    arr = [("x", 0, (4, 2), x, None), ("labels", 1, (4,), labels, None)]
+    dens = [s01 * (2 * s01 - 1)] * 4
+    lv = [dict(rep=[0, 1, 2, 3], cnt=[1, 1, 1, 1], nbr=[[1], [0], [3], [2]], sim=[[s01]] * 4,
+               deg=[1, 1, 1, 1], dens=dens)]
+    widths = {}
+    if kind != 0:
+        lv.append(dict(rep=[0, 2], cnt=[2, 2], nbr=[[1], [0]], sim=[[s02]] * 2, deg=[1, 1],
+                       dens=[0.25, 0.25]))
+    if kind == 2:
+        h.update(has_model=1, checksum=0xDEADBEEF, kind=2, mdim=0, edge=13, hidden=4,
+                 n_conv=2, ucf=0, mk=5, mtau=0.75, name="tiny-universal", **{"in": 16})
+        widths = dict(node=16, hidden0=4, S=2)
+    elif kind == 1:
+        h.update(has_model=1, checksum=0x01020304, kind=1, mdim=2, edge=0, hidden=2, n_conv=1,
+                 ucf=1, mk=3, mtau=0.5, name="tiny-lander", **{"in": 20})
+        widths = dict(node=16, S=1, cmean=2)
+    rng = np.random.default_rng(11 + kind)
+    for l, L in enumerate(lv):
+        n_l = len(L["rep"])
+        p = "l%d." % l
+        arr += [(p + "rep", 1, (n_l,), L["rep"], None), (p + "cnt", 1, (n_l,), L["cnt"], None),
+                (p + "nbr", 1, (n_l, 1), L["nbr"], None), (p + "sim", 0, (n_l, 1), L["sim"], None),
+                (p + "deg", 1, (n_l,), L["deg"], None), (p + "dens", 0, (n_l,), L["dens"], None),
+                (p + "labels", 1, (4,), labels, None),
+                (p + "fstats", 0, (6,), [0.9, 0.8, 0.9, 0.05, 0.1, 0.05], None)]
+        for f in ("node", "hidden0", "S", "cmean"):
+            if f in widths and (f != "cmean" or l > 0):
+                v = rng.standard_normal((n_l, widths[f])).astype(np.float32)
+                if f == "cmean":  # means of unit vectors: norm at most 1
+                    v = (0.5 * v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+                arr.append((p + f, 0, (n_l, widths[f]), v, None))
+    return h, arr
+
+
+def expected_state(h, arr):
+    s = "decoder: state\n"
+    s += "state: %d %d %d %d %s %d %d" % (h["n"], h["d"], h["levels"], h["k"], fmt_float(h["tau"]),
+                                          h["has_model"], h.get("checksum", 0))
+    s += (" %s\n" % h["name"]) if h.get("name") else "\n"
+    s += "labels: %s\n" % " ".join(str(v) for v in dict((a[0], a[3]) for a in arr)["labels"])
+    for l in range(h["levels"]):
+        nbr = [a for a in arr if a[0] == "l%d.nbr" % l][0]
+        s += "level: %d %d %d\n" % (l, nbr[2][0], nbr[2][1])
+    return s
+
+
+def states():
+    for kind, name in ((0, "state_model_free"), (2, "state_universal"), (1, "state_lander")):
+        h, arr = tiny_state(kind)
+        write_case("valid", name, state_file(h, arr), expected_state(h, arr), ".hls")
+    h, arr = tiny_state(2)
+    write_case("valid", "state_newer_minor",
+               state_file(h, arr + [("future", 0, (2,), [1, 2], None)], minor=1),
+               expected_state(h, arr), ".hls")
+    good = state_file(h, arr)
+    S = "state"
+    h0, arr0 = tiny_state(0)
+
+    def with_array(i, **kw):
+        a = list(arr0)
+        name, dt, shape, data, off = a[i]
+        a[i] = (kw.get("name", name), kw.get("dt", dt), kw.get("shape", shape),
+                kw.get("data", data), kw.get("off", off))
+        return state_file(h0, a)
+
+    nbr_i = [i for i, a in enumerate(arr0) if a[0] == "l0.nbr"][0]
+    sim_i = [i for i, a in enumerate(arr0) if a[0] == "l0.sim"][0]
+    rep_i = [i for i, a in enumerate(arr0) if a[0] == "l0.rep"][0]
+    bad = [
+        ("state_bad_magic", b"HLSX" + good[4:], "FORMAT", "bad magic"),
+        ("state_too_short", good[:100], "FORMAT", "too short"),
+        ("state_major_2", state_file(h, arr, major=2), "VERSION",
+         "unsupported state file version 2.0"),
+        ("state_header_crc", good[:40] + bytes([good[40] ^ 1]) + good[41:], "CHECKSUM",
+         "header checksum mismatch"),
+        ("state_payload_crc", good[:-10] + bytes([good[-10] ^ 0x40]) + good[-9:], "CHECKSUM",
+         "payload checksum mismatch"),
+        ("state_truncated", good[:-1], "FORMAT", "truncated"),
+        ("state_trailing", good + b"\0", "FORMAT", "trailing bytes"),
+        ("state_reserved", state_file(h, arr, reserved=1), "FORMAT", "reserved"),
+        ("state_padding", state_file(h, arr, pad_byte=1), "FORMAT", "non-zero padding"),
+        ("state_missing_array", state_file(h, arr[:-1]), "FORMAT", "missing array 'l1.S'"),
+        ("state_unknown_array", state_file(h, arr + [("future", 0, (2,), [1, 2], None)]),
+         "FORMAT", "unknown array 'future'"),
+        ("state_duplicate_array", state_file(h, arr + [arr[1][:4] + (None,)]), "FORMAT",
+         "duplicate array 'labels'"),
+        ("state_overlap", with_array(1, off=0), "FORMAT", "overlap"),
+        ("state_shape", with_array(nbr_i, shape=(4, 2), data=[[1, 2], [0, 2], [3, 0], [2, 0]]),
+         "FORMAT", "array 'l0.sim' has type 0 shape [4, 1], expected type 0 shape [4, 2]"),
+        ("state_nbr_range", with_array(nbr_i, data=[[1], [0], [4], [2]]), "FORMAT",
+         "bad clustering state: level 0: node 2 has neighbour 4"),
+        ("state_rep_not_identity", with_array(rep_i, data=[0, 1, 3, 2]), "FORMAT",
+         "node 2 has peak 3"),
+        ("state_nan", with_array(sim_i, data=[[float("nan")]] * 4), "NUMERIC",
+         "array 'l0.sim': non-finite value (NaN)"),
+        ("state_has_model_name", state_file(dict(h0, name="x"), arr0), "FORMAT",
+         "model name is set but has_model is 0"),
+        ("state_levels_zero", state_file(dict(h0, levels=0), arr0), "FORMAT",
+         "bad level count 0"),
+        ("state_model_config", state_file(dict(h, hidden=3), arr), "FORMAT",
+         "bad model configuration"),
+        ("state_not_normalised", with_array(0, data=2 * np.asarray(arr0[0][3])), "FORMAT",
+         "point 0: features are not L2-normalised"),
+        ("state_sim_range", with_array(sim_i, data=[[1.5]] * 4), "FORMAT",
+         "similarity 1.5 is not a cosine similarity"),
+    ]
+    for name, data, status, msg in bad:
+        write_case("invalid", name, data, expected_invalid(S, status, msg))
+
+
 # ---------------------------------------------------------------- JSON request bodies
 
 def expected_json(x, ids=None, labels=None, model=None, params=None, limits=None):
@@ -528,7 +687,7 @@ QUERY_SEEDS = {
 
 
 def corpus(models_):
-    for t in ("npy", "rawf32", "modelfile", "json_request", "query"):
+    for t in ("npy", "rawf32", "modelfile", "json_request", "query", "statefile"):
         d = os.path.join(CORPUS, t)
         os.makedirs(d, exist_ok=True)
     for kind in ("valid", "invalid"):
@@ -542,6 +701,8 @@ def corpus(models_):
                     open(os.path.join(CORPUS, "npy", name), "wb").write(data)
             elif "decoder: model" in exp:
                 open(os.path.join(CORPUS, "modelfile", name), "wb").write(data)
+            elif "decoder: state" in exp:
+                open(os.path.join(CORPUS, "statefile", name), "wb").write(data)
             elif "decoder: json" in exp:
                 open(os.path.join(CORPUS, "json_request", name), "wb").write(data)
     f = np.array([1.0, -2.0, 0.5, 3.0, 0.0, -0.0], dtype="<f4").tobytes()
@@ -562,6 +723,7 @@ def main():
     invalid_npy()
     valid_json()
     invalid_json()
+    states()
     corpus(models())
     # Crashers found by fuzzing live in tests/fuzz/crashers/ and are copied into the corpus.
     crash = os.path.join(ROOT, "fuzz", "crashers")

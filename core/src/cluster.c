@@ -78,7 +78,7 @@ size_t hl_cluster_plan(const hl_cluster_params *p, const hl_model *m, size_t n, 
     size_t kk = (size_t)k;
     size_t w = kk > 1 ? kk - 1 : 1;
     size_t b = 2 * hl_arena_block(n * d * sizeof(float)); /* xcur, cmean */
-    b += hl_arena_block(n * sizeof(int32_t)) * 5;         /* cnt, node_of, parent, root, newid */
+    b += hl_arena_block(n * sizeof(int32_t)) * 6; /* cnt, node_of, parent, root, newid, rep */
     b += hl_arena_block(n * kk * sizeof(int32_t)) + hl_arena_block(n * kk * sizeof(float));
     b += hl_graph_plan(n, k);
     b += hl_arena_block(n * w * sizeof(float)) + hl_arena_block(n * sizeof(float));
@@ -91,6 +91,8 @@ size_t hl_cluster_plan(const hl_cluster_params *p, const hl_model *m, size_t n, 
         size_t lp = hl_lander_plan(m, n, k, p->n_threads);
         if (lp > scratch)
             scratch = lp;
+        if (p->level_hook.fn != NULL) /* the kept hidden states and S of a level */
+            b += (size_t)m->cfg.n_conv * hl_arena_block(n * (size_t)m->cfg.hidden * sizeof(float));
         if (hl_model_node_features(m) > 0 || m->cfg.edge_features > 0) {
             b += hl_arena_block(n * HL_FEAT_NODE * sizeof(float)) +
                  hl_arena_block(n * w * HL_FEAT_EDGE * sizeof(float)) +
@@ -132,9 +134,11 @@ typedef struct cl_state {
     size_t N, d;
     hl_arena arena;
     float *xcur, *cmean;
-    int32_t *cnt, *node_of, *parent, *root, *newid;
+    int32_t *cnt, *node_of, *parent, *root, *newid, *rep;
     int32_t *knn_idx;
     float *knn_sim, *prob, *dens;
+    /* The level's views for the level hook (arena memory of the current level). */
+    float *lv_node, *lv_hidden[HL_MAX_CONV - 1], *lv_S;
     hl_clustering *res;
     int cap_levels;
 } cl_state;
@@ -215,7 +219,26 @@ static hl_status score_level(cl_state *S, const hl_graph *g, int level, size_t d
         in.part[in.n_parts] = node;
         in.dim[in.n_parts++] = (size_t)nf;
     }
-    hl_forward_params fp = {S->p->n_threads, S->p->cancel, S->p->progress, level};
+    hl_forward_params fp;
+    memset(&fp, 0, sizeof(fp));
+    fp.n_threads = S->p->n_threads;
+    fp.cancel = S->p->cancel;
+    fp.progress = S->p->progress;
+    fp.level = level;
+    S->lv_node = nf > 0 ? node : NULL;
+    if (S->p->level_hook.fn != NULL) {
+        size_t n = g->n;
+        for (int l = 0; l < m->cfg.n_conv - 1; l++) {
+            fp.keep_hidden[l] = S->lv_hidden[l] =
+                hl_arena_alloc_array(&S->arena, n * (size_t)m->conv_out[l], sizeof(float), 64);
+            if (fp.keep_hidden[l] == NULL)
+                return HL_NOMEM;
+        }
+        fp.keep_S = S->lv_S =
+            hl_arena_alloc_array(&S->arena, n * (size_t)(m->cfg.hidden / 2), sizeof(float), 64);
+        if (fp.keep_S == NULL)
+            return HL_NOMEM;
+    }
     return hl_lander_forward(m, g, &in, edge, &fp, &S->arena, S->prob, S->dens);
 }
 
@@ -229,8 +252,35 @@ static void merge_level(cl_state *S, int level, size_t n)
         memcpy(S->cmean, S->xcur, n * S->d * sizeof(float));
     }
     hl_decode_merge(S->parent, S->root, n, S->d, S->xcur, S->cmean, S->cnt, S->newid);
+    for (size_t i = 0; i < n; i++) /* peaks move forward, as in hl_decode_merge */
+        if (S->newid[i] >= 0)
+            S->rep[S->newid[i]] = S->rep[i];
     for (size_t p = 0; p < S->N; p++)
         S->node_of[p] = S->newid[S->root[S->node_of[p]]];
+}
+
+static hl_status call_hook(cl_state *S, const hl_graph *g, int level, size_t links)
+{
+    hl_level_view v;
+    memset(&v, 0, sizeof(v));
+    v.level = level;
+    v.n = g->n;
+    v.d = S->d;
+    v.g = g;
+    v.rep = S->rep;
+    v.cnt = level == 0 ? NULL : S->cnt;
+    v.x = S->xcur;
+    v.cmean = level == 0 ? S->xcur : S->cmean;
+    v.dens = S->dens;
+    v.links = links;
+    if (S->m != NULL) {
+        v.prob = S->prob;
+        v.node = S->lv_node;
+        for (int l = 0; l < S->m->cfg.n_conv - 1; l++)
+            v.hidden[l] = S->lv_hidden[l];
+        v.S = S->lv_S;
+    }
+    return S->p->level_hook.fn(S->p->level_hook.ud, &v);
 }
 
 static hl_status run_levels(cl_state *S)
@@ -270,6 +320,11 @@ static hl_status run_levels(cl_state *S)
         if (rc != HL_OK)
             return rc;
         size_t n_next = n - st.links;
+        if (p->level_hook.fn != NULL) {
+            rc = call_hook(S, &g, level, st.links);
+            if (rc != HL_OK)
+                return rc;
+        }
         if (st.links > 0 || level == 0)
             merge_level(S, level, n);
         st.sec_knn = t1 - t0;
@@ -304,13 +359,14 @@ static hl_status alloc_state(cl_state *S, size_t n, size_t d)
     S->parent = hl_arena_alloc_array(a, n, sizeof(int32_t), 64);
     S->root = hl_arena_alloc_array(a, n, sizeof(int32_t), 64);
     S->newid = hl_arena_alloc_array(a, n, sizeof(int32_t), 64);
+    S->rep = hl_arena_alloc_array(a, n, sizeof(int32_t), 64);
     S->knn_idx = hl_arena_alloc_array(a, n * kk, sizeof(int32_t), 64);
     S->knn_sim = hl_arena_alloc_array(a, n * kk, sizeof(float), 64);
     S->prob = hl_arena_alloc_array(a, n * w, sizeof(float), 64);
     S->dens = hl_arena_alloc_array(a, n, sizeof(float), 64);
     if (S->xcur == NULL || S->cmean == NULL || S->cnt == NULL || S->node_of == NULL ||
-        S->parent == NULL || S->root == NULL || S->newid == NULL || S->knn_idx == NULL ||
-        S->knn_sim == NULL || S->prob == NULL || S->dens == NULL)
+        S->parent == NULL || S->root == NULL || S->newid == NULL || S->rep == NULL ||
+        S->knn_idx == NULL || S->knn_sim == NULL || S->prob == NULL || S->dens == NULL)
         return HL_NOMEM;
     return HL_OK;
 }
@@ -386,7 +442,7 @@ hl_status hl_cluster_run(const float *x, size_t n, size_t d, const hl_model *m,
     if (st == HL_OK) {
         hl_l2norm_rows(x, S.xcur, n, d);
         for (size_t i = 0; i < n; i++)
-            S.node_of[i] = (int32_t)i;
+            S.node_of[i] = S.rep[i] = (int32_t)i;
         st = run_levels(&S);
     }
     if (st == HL_OK && S.res->n_levels == 0) {

@@ -216,10 +216,13 @@ hl_status hl_lander_forward(const hl_model *m, const hl_graph *g, const hl_node_
     J.g = g;
     J.edge_feat = edge_feat;
     J.prob = prob;
-    J.S = hl_arena_alloc_array(scratch, n * h2, sizeof(float), 64);
+    J.S = p->keep_S != NULL ? p->keep_S : hl_arena_alloc_array(scratch, n * h2, sizeof(float), 64);
     J.T = hl_arena_alloc_array(scratch, n * h2, sizeof(float), 64);
     float *hbuf[2] = {NULL, NULL};
-    if (m->cfg.n_conv > 1) {
+    int keep = 1;
+    for (int l = 0; l < m->cfg.n_conv - 1; l++)
+        keep = keep && p->keep_hidden[l] != NULL;
+    if (m->cfg.n_conv > 1 && !keep) {
         hbuf[0] = hl_arena_alloc_array(scratch, n * max_out(m), sizeof(float), 64);
         hbuf[1] = hl_arena_alloc_array(scratch, n * max_out(m), sizeof(float), 64);
         if (hbuf[0] == NULL || hbuf[1] == NULL)
@@ -232,7 +235,7 @@ hl_status hl_lander_forward(const hl_model *m, const hl_graph *g, const hl_node_
     J.in = *in;
     for (int l = 0; l < m->cfg.n_conv; l++) {
         J.layer = l;
-        J.out = l < m->cfg.n_conv - 1 ? hbuf[l % 2] : NULL;
+        J.out = l < m->cfg.n_conv - 1 ? (keep ? p->keep_hidden[l] : hbuf[l % 2]) : NULL;
         st = hl__parallel_sliced(nt, n_blocks, (size_t)nt * 16, conv_task, &J, &p->cancel,
                                  &p->progress, HL_STAGE_GNN, p->level, (double)l / phases,
                                  (double)(l + 1) / phases);

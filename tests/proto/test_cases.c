@@ -1,18 +1,20 @@
 /*
  * test_cases.c - walks tests/proto/cases/{valid,invalid}/<name>/ (written by
  * tests/make_test_data.py) and checks each decoder against the `expected` file:
- *   decoder: f32 | i32 | raw | model | json      dim: N (raw only)
+ *   decoder: f32 | i32 | raw | model | json | state      dim: N (raw only)
  *   valid:   shape: ... / values: ...  (exact bits)   or the model lines config/name/tensor;
- *            json also ids_hex / labels / model / params (exactly the parameters set)
+ *            json also ids_hex / labels / model / params (exactly the parameters set);
+ *            state: state (n dim levels k tau has_model checksum [name]) / labels / level lines
  *   invalid: status: <hl_status name> / message: <substring of the error message>, and when
  *            present field: / offset: <byte> / cell: <row> <col> / position: none
  *   json:    limits: <max_points> <max_dim> <min_points> (else the API defaults)
- * The .npy and model cases are also loaded from disk, whose errors must name the file.
+ * The .npy, model and state cases are also loaded from disk, whose errors must name the file.
  */
 #include "hl/json_codec.h"
 #include "hl/modelfile.h"
 #include "hl/npy.h"
 #include "hl/rawf32.h"
+#include "hl/statefile.h"
 
 #include "test_util.h"
 
@@ -83,8 +85,8 @@ static size_t load_cases(const char *kind, tcase_data **out)
         snprintf(p, sizeof(p), "%s/%s/expected", dir, t->name);
         t->exp = slurp(p, NULL);
         ck_assert_msg(t->exp != NULL, "%s: no expected file", t->name);
-        const char *ext[] = {"", ".npy", ".bin", ".hlm", ".json"};
-        for (int k = 0; k < 5 && t->in == NULL; k++) {
+        const char *ext[] = {"", ".npy", ".bin", ".hlm", ".json", ".hls"};
+        for (int k = 0; k < 6 && t->in == NULL; k++) {
             snprintf(t->input, sizeof(t->input), "%s/%s/input%s", dir, t->name, ext[k]);
             t->in = (unsigned char *)slurp(t->input, &t->in_len);
         }
@@ -270,6 +272,39 @@ static void check_valid_json(const tcase_data *t, const char *vals)
     hl_cluster_request_free(&r);
 }
 
+static void check_valid_state(const tcase_data *t, const hl_assign_state *s)
+{
+    char want[512], got[512], v[512];
+    snprintf(got, sizeof(got), "%zu %zu %d %d %.9g %d %u%s%s", s->n, s->d, s->n_levels, s->k,
+             (double)s->tau, s->has_model, (unsigned)s->model_checksum,
+             s->model_name[0] != '\0' ? " " : "", s->model_name);
+    ck_assert_ptr_nonnull(field(t->exp, "state", want, sizeof(want)));
+    /* tau is written with Python's repr: compare it as a number. */
+    char *tw = strchr(strchr(strchr(strchr(want, ' ') + 1, ' ') + 1, ' ') + 1, ' ') + 1;
+    ck_assert(strtof(tw, NULL) == s->tau);
+    char *tg = strchr(strchr(strchr(strchr(got, ' ') + 1, ' ') + 1, ' ') + 1, ' ') + 1;
+    ck_assert_str_eq(strchr(tw, ' '), strchr(tg, ' '));
+    *tw = *tg = '\0';
+    ck_assert_str_eq(want, got);
+    ck_assert_ptr_nonnull(field(t->exp, "labels", v, sizeof(v)));
+    char *p = v, *end;
+    for (size_t i = 0; i < s->n; i++, p = end)
+        ck_assert_int_eq(s->labels[i], strtol(p, &end, 10));
+    const char *line = t->exp;
+    int l = 0;
+    while ((line = strstr(line, "\nlevel: ")) != NULL) {
+        int ll, width;
+        size_t n;
+        ck_assert_int_eq(sscanf(line + 8, "%d %zu %d", &ll, &n, &width), 3);
+        ck_assert_int_eq(ll, l);
+        ck_assert_uint_eq(s->levels[l].n, n);
+        ck_assert_int_eq(s->levels[l].width, width);
+        l++;
+        line++;
+    }
+    ck_assert_int_eq(l, s->n_levels);
+}
+
 static void check_valid(const tcase_data *t)
 {
     char dec[16], vals[65536], dim[32];
@@ -285,6 +320,17 @@ static void check_valid(const tcase_data *t)
         ck_assert_int_eq(hl_modelfile_load(t->input, &m, NULL, &e), HL_OK);
         check_valid_model(t, m);
         hl_model_free(m);
+        return;
+    }
+    if (strcmp(dec, "state") == 0) {
+        hl_assign_state *s;
+        ck_assert_msg(hl_statefile_decode(t->in, t->in_len, &s, &e) == HL_OK, "%s: %s", t->name,
+                      e.msg);
+        check_valid_state(t, s);
+        hl_assign_state_free(s);
+        ck_assert_int_eq(hl_statefile_load(t->input, &s, &e), HL_OK);
+        check_valid_state(t, s);
+        hl_assign_state_free(s);
         return;
     }
     ck_assert_ptr_nonnull(field(t->exp, "values", vals, sizeof(vals)));
@@ -325,6 +371,7 @@ static hl_status run_decoder(const tcase_data *t, const char *dec, int from_file
     char dim[32];
     hl_fmatrix m;
     hl_model *model = NULL;
+    hl_assign_state *state = NULL;
     int32_t *v = NULL;
     size_t n;
     hl_status st;
@@ -337,6 +384,9 @@ static hl_status run_decoder(const tcase_data *t, const char *dec, int from_file
     else if (strcmp(dec, "model") == 0)
         st = from_file ? hl_modelfile_load(t->input, &model, NULL, e)
                        : hl_modelfile_decode(t->in, t->in_len, &model, NULL, e);
+    else if (strcmp(dec, "state") == 0)
+        st = from_file ? hl_statefile_load(t->input, &state, e)
+                       : hl_statefile_decode(t->in, t->in_len, &state, e);
     else if (strcmp(dec, "json") == 0) {
         hl_request_limits lim = case_limits(t);
         hl_cluster_request r;
@@ -350,6 +400,7 @@ static hl_status run_decoder(const tcase_data *t, const char *dec, int from_file
     ck_assert_msg(st != HL_OK, "%s: decoded, but should fail", t->name);
     ck_assert_ptr_null(v);
     ck_assert_ptr_null(model);
+    ck_assert_ptr_null(state);
     return st;
 }
 
@@ -407,7 +458,7 @@ START_TEST(test_valid_cases)
 {
     tcase_data *c;
     size_t n = load_cases("valid", &c);
-    ck_assert_uint_ge(n, 21);
+    ck_assert_uint_ge(n, 25);
     for (size_t i = 0; i < n; i++)
         check_valid(&c[i]);
     free_cases(c, n);
@@ -418,7 +469,7 @@ START_TEST(test_invalid_cases)
 {
     tcase_data *c;
     size_t n = load_cases("invalid", &c);
-    ck_assert_uint_ge(n, 94);
+    ck_assert_uint_ge(n, 116);
     for (size_t i = 0; i < n; i++)
         check_invalid(&c[i]);
     free_cases(c, n);

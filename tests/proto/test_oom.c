@@ -7,11 +7,13 @@
  * CMakeLists.txt), which routes the allocations of everything linked statically (hl_proto,
  * hl_core, this file) through the wrappers below; libc and libcheck are unaffected.
  */
+#include "hl/assign.h"
 #include "hl/file.h"
 #include "hl/json_codec.h"
 #include "hl/modelfile.h"
 #include "hl/npy.h"
 #include "hl/rawf32.h"
+#include "hl/statefile.h"
 
 #include "test_util.h"
 
@@ -339,6 +341,139 @@ START_TEST(test_modelfile_oom)
 }
 END_TEST
 
+static hl_status op_state_decode(const void *ud)
+{
+    const blob *b = ud;
+    hl_assign_state *s;
+    hl_error e;
+    hl_error_clear(&e);
+    hl_status st = hl_statefile_decode(b->p, b->n, &s, &e);
+    note_error(&e, st);
+    hl_assign_state_free(s);
+    return st;
+}
+
+static hl_status op_state_encode(const void *ud)
+{
+    void *out;
+    size_t len;
+    hl_error e;
+    hl_error_clear(&e);
+    hl_status st = hl_statefile_encode(ud, &out, &len, NULL, &e);
+    note_error(&e, st);
+    free(out);
+    return st;
+}
+
+static hl_status op_state_load(const void *ud)
+{
+    const blob *b = ud;
+    hl_assign_state *s;
+    hl_error e;
+    hl_error_clear(&e);
+    hl_status st = hl_statefile_load(b->path, &s, &e);
+    note_error(&e, st);
+    hl_assign_state_free(s);
+    return st;
+}
+
+/* Data for the clustering and assignment walks. */
+typedef struct assign_case {
+    const float *x, *y;
+    size_t n, ny, d;
+    const hl_model *m;
+    const blob *state; /* encoded state of x */
+} assign_case;
+
+static hl_status op_cluster_state(const void *ud)
+{
+    const assign_case *a = ud;
+    hl_cluster_params p;
+    hl_cluster_params_default(&p);
+    p.tau = 0.3f;
+    hl_clustering *c;
+    hl_assign_state *s;
+    hl_error e;
+    hl_error_clear(&e);
+    hl_status st = hl_cluster_run_state(a->x, a->n, a->d, a->m, 1, &p, &c, &s, &e);
+    note_error(&e, st);
+    hl_clustering_free(c);
+    hl_assign_state_free(s);
+    return st;
+}
+
+/* Assign and apply to a decoded copy: a failed apply leaves the state as it was. */
+static hl_status op_assign_apply(const void *ud)
+{
+    const assign_case *a = ud;
+    hl_assign_state *s;
+    hl_status st = hl_statefile_decode(a->state->p, a->state->n, &s, NULL);
+    if (st != HL_OK)
+        return st;
+    hl_assign_params ap;
+    hl_assign_params_default(&ap);
+    ap.model_checksum = 1;
+    ap.n_threads = 2;
+    hl_assignment *as = NULL;
+    hl_error e;
+    hl_error_clear(&e);
+    size_t before = s->n;
+    st = hl_assign_run(s, a->m, a->y, a->ny, a->d, &ap, &as, &e);
+    note_error(&e, st);
+    if (st == HL_OK) {
+        hl_error_clear(&e);
+        st = hl_assign_apply(s, as, &e);
+        note_error(&e, st);
+        if (st != HL_OK && (s->n != before || hl_assign_state_check(s, NULL) != HL_OK))
+            error_mismatch = 1;
+    }
+    hl_assignment_free(as);
+    hl_assign_state_free(s);
+    return st;
+}
+
+START_TEST(test_statefile_oom)
+{
+    size_t n = 120, ny = 40, d = 5;
+    float *x = tu_randn(n + ny, d, 8);
+    hl_model_config c;
+    hl_model_config_default(&c, HL_MODEL_LANDER, (int32_t)d);
+    c.hidden = 6;
+    c.n_conv = 2;
+    c.in_features = 2 * (int32_t)d + 16;
+    hl_model *m;
+    ck_assert_int_eq(hl_model_new(&c, NULL, &m), HL_OK);
+    hl_model_init_params(m, 5);
+    hl_cluster_params p;
+    hl_cluster_params_default(&p);
+    p.tau = 0.3f;
+    hl_clustering *cl;
+    hl_assign_state *s;
+    ck_assert_int_eq(hl_cluster_run_state(x, n, d, m, 1, &p, &cl, &s, NULL), HL_OK);
+    void *enc;
+    size_t len;
+    ck_assert_int_eq(hl_statefile_encode(s, &enc, &len, NULL, NULL), HL_OK);
+    char *dir = tu_tmpdir();
+    char *path = tu_path(dir, "s.hls");
+    ck_assert_int_eq(hl_file_write(path, enc, len, NULL), HL_OK);
+    blob b = {enc, len, path};
+    walk("state decode", op_state_decode, &b, 0);
+    walk("state encode", op_state_encode, s, 0);
+    walk("state load", op_state_load, &b, 0);
+    assign_case ac = {x, x + n * d, n, ny, d, m, &b};
+    walk("cluster with state", op_cluster_state, &ac, 0);
+    walk("assign and apply", op_assign_apply, &ac, 0);
+    free(path);
+    tu_rmtree(dir);
+    free(dir);
+    free(enc);
+    hl_assign_state_free(s);
+    hl_clustering_free(cl);
+    hl_model_free(m);
+    free(x);
+}
+END_TEST
+
 Suite *oom_suite(void);
 Suite *oom_suite(void)
 {
@@ -347,6 +482,7 @@ Suite *oom_suite(void)
     tcase_add_test(tc, test_npy_oom);
     tcase_add_test(tc, test_modelfile_oom);
     tcase_add_test(tc, test_json_oom);
+    tcase_add_test(tc, test_statefile_oom);
     suite_add_tcase(s, tc);
     return s;
 }

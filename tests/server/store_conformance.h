@@ -52,4 +52,8 @@ typedef struct sc_backend {
 /** Returns a new TCase named "conformance" holding every case, run against `b` (copied). */
 TCase *sc_tcase(const sc_backend *b);
 
+/** The clustering state and lock cases (store_conformance_state.c), TCase
+ * "conformance_state". */
+TCase *sc_state_tcase(const sc_backend *b);
+
 #endif

@@ -31,6 +31,7 @@ static const struct {
     {SRV_P_JOB_NOT_FOUND, 404, "job-not-found"},
     {SRV_P_JOB_NOT_FINISHED, 409, "job-not-finished"},
     {SRV_P_JOB_NO_RESULT, 409, "job-has-no-result"},
+    {SRV_P_CLUSTERING_NOT_FOUND, 404, "clustering-not-found"},
     {SRV_P_IDEMPOTENCY_KEY_REUSED, 422, "idempotency-key-reused"},
     {SRV_P_IDEMPOTENCY_KEY_IN_PROGRESS, 409, "idempotency-key-in-progress"},
     {SRV_P_QUEUE_FULL, 429, "queue-full"},

@@ -21,6 +21,7 @@ START_TEST(routes_match)
         const char *path, *pattern, *param;
     } ok[] = {
         {SRV_M_POST, "/v1/cluster", "/v1/cluster", ""},
+        {SRV_M_POST, "/v1/clusterings/j_abc/assign", "/v1/clusterings/{id}/assign", "j_abc"},
         {SRV_M_GET, "/v1/jobs/j_abc", "/v1/jobs/{id}", "j_abc"},
         {SRV_M_DELETE, "/v1/jobs/j_abc", "/v1/jobs/{id}", "j_abc"},
         {SRV_M_GET, "/v1/jobs/j-1.2/result", "/v1/jobs/{id}/result", "j-1.2"},
@@ -73,8 +74,11 @@ START_TEST(not_found_and_bad_method)
     ck_assert_int_eq(match(SRV_M_POST, "/metrics", &r, param, allow), SRV_MATCH_BAD_METHOD);
     ck_assert_str_eq(allow, "GET, OPTIONS");
     ck_assert_int_eq(match(SRV_M_OPTIONS, "/v1/models", &r, param, allow), SRV_MATCH_BAD_METHOD);
-    /* The assign route is a later issue: not registered. */
-    ck_assert_int_eq(match(SRV_M_POST, "/v1/clusterings/x/assign", &r, param, allow),
+    ck_assert_int_eq(match(SRV_M_GET, "/v1/clusterings/x/assign", &r, param, allow),
+                     SRV_MATCH_BAD_METHOD);
+    ck_assert_str_eq(allow, "POST, OPTIONS");
+    ck_assert_int_eq(match(SRV_M_POST, "/v1/clusterings/x", &r, param, allow), SRV_MATCH_NOT_FOUND);
+    ck_assert_int_eq(match(SRV_M_POST, "/v1/clusterings//assign", &r, param, allow),
                      SRV_MATCH_NOT_FOUND);
 }
 END_TEST
@@ -140,7 +144,8 @@ START_TEST(route_table_print)
     FILE *f = open_memstream(&text, &len);
     srv_routes_print(f);
     fclose(f);
-    ck_assert_str_eq(text, "POST /v1/cluster\nGET /v1/jobs/{id}\nDELETE /v1/jobs/{id}\n"
+    ck_assert_str_eq(text, "POST /v1/cluster\nPOST /v1/clusterings/{id}/assign\n"
+                           "GET /v1/jobs/{id}\nDELETE /v1/jobs/{id}\n"
                            "GET /v1/jobs/{id}/result\nGET /v1/models\nGET /v1/models/{name}\n"
                            "GET /livez\nGET /readyz\nGET /metrics\nGET /openapi.yaml\n");
     free(text);

@@ -222,5 +222,6 @@ Suite *store_mem_suite(void)
     tcase_add_test(tc, never_evicts_queued);
     suite_add_tcase(s, tc);
     suite_add_tcase(s, sc_tcase(&mem));
+    suite_add_tcase(s, sc_state_tcase(&mem));
     return s;
 }

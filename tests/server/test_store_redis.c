@@ -752,6 +752,9 @@ Suite *store_redis_suite(void)
     TCase *conf = sc_tcase(&redis);
     tcase_add_unchecked_fixture(conf, shared_up, shared_down);
     suite_add_tcase(s, conf);
+    TCase *conf_state = sc_state_tcase(&redis);
+    tcase_add_unchecked_fixture(conf_state, shared_up, shared_down);
+    suite_add_tcase(s, conf_state);
 
     TCase *cfg = tcase_create("config");
     tcase_add_test(cfg, url_rejected);

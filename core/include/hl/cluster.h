@@ -35,6 +35,33 @@
 extern "C" {
 #endif
 
+/**
+ * One level as the driver sees it after the level's decode and before its merge, for
+ * hl_cluster_params.level_hook. Every pointer is a borrowed view, valid during the call only.
+ */
+typedef struct hl_level_view {
+    int level;
+    size_t n, d;        /**< nodes of the level, dimension */
+    const hl_graph *g;  /**< the level's kNN graph (k = g->width + 1) */
+    const int32_t *rep; /**< n: each node's peak, an index of the original points */
+    const int32_t *cnt; /**< n: members per node; NULL at level 0 (all 1) */
+    const float *x;     /**< n x d: normalised node features (the peaks' features) */
+    const float *cmean; /**< n x d: cluster means (at level 0 the same as x) */
+    const float *dens;  /**< n: density (model head, or the parameter-free estimate) */
+    const float *prob;  /**< n x width link probabilities, NULL without a model */
+    const float *node;  /**< n x HL_FEAT_NODE normalised structural features, or NULL when the
+                             model reads none */
+    const float *hidden[HL_MAX_CONV - 1]; /**< outputs of the conv layers before the last */
+    const float *S; /**< n x hidden/2: the link head's source projection, or NULL */
+    size_t links;   /**< links the decode made at this level */
+} hl_level_view;
+
+/** Called once per level that ran (recorded or not); a non-OK status aborts the run. */
+typedef struct hl_level_hook {
+    hl_status (*fn)(void *ud, const hl_level_view *v);
+    void *ud;
+} hl_level_hook;
+
 typedef struct hl_cluster_params {
     int k;                /**< kNN size including the point itself, 2..1024 (default 10) */
     float tau;            /**< link threshold on P(same) (or similarity without a model) */
@@ -44,6 +71,7 @@ typedef struct hl_cluster_params {
     int n_threads;        /**< engine threads (default 1) */
     hl_cancel cancel;
     hl_progress progress;
+    hl_level_hook level_hook; /**< optional; see hl_level_view (used by hl/assign.h) */
 } hl_cluster_params;
 
 /** k 10, tau 0.8, max_levels 10, early_stop 1, min_cluster_size 1, 1 thread, no hooks. */

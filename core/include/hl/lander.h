@@ -154,6 +154,11 @@ typedef struct hl_forward_params {
     hl_cancel cancel;
     hl_progress progress; /**< stage HL_STAGE_GNN */
     int level;
+    /** Optional outputs (NULL: not kept). keep_hidden[l] (n x conv_out[l]) receives the output
+     * of conv layer l for every layer before the last; keep_S (n x hidden/2) the link head's
+     * source projection S = h W_src^T + b_src. Incremental assignment caches these. */
+    float *keep_hidden[HL_MAX_CONV - 1];
+    float *keep_S;
 } hl_forward_params;
 
 /** Arena bytes hl_lander_forward() needs for n nodes of a graph built with k. */
