@@ -6,7 +6,8 @@ FUZZ_TARGETS ?= npy rawf32 modelfile json_request query statefile
 CMAKE_FLAGS ?=
 PORT     ?= 8080
 
-.PHONY: all deps deps-test deps-bench build test run clean format format-check test-asan test-tsan fuzz bench-server
+.PHONY: all deps deps-test deps-bench build test run clean format format-check test-asan test-tsan fuzz bench-server \
+        image image-test
 
 all: build
 
@@ -63,6 +64,25 @@ fuzz:
 	  build-fuzz/tests/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	    -artifact_prefix=build-fuzz/$$t- build-fuzz/corpus-$$t; \
 	done
+
+# The container image (Dockerfile). Docker here has no registry: the base image is made from
+# Debian packages by ../shared/tools/docker-base-image.sh (run when Docker or the base image is
+# missing; needs root). The default model is universal when models/universal.hlm ships.
+IMAGE ?= hilander:dev
+BASE_IMAGE_SCRIPT ?= ../shared/tools/docker-base-image.sh
+image:
+	@if ! docker info >/dev/null 2>&1 || ! docker image inspect debian:bookworm-slim >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then $(BASE_IMAGE_SCRIPT); else sudo $(BASE_IMAGE_SCRIPT); fi; \
+	fi
+	docker build --network host \
+	  --build-arg DEFAULT_MODEL=$$(if [ -f models/universal.hlm ]; then echo universal; else echo none; fi) \
+	  -t $(IMAGE) .
+	@docker image inspect --format '$(IMAGE): {{.Size}} bytes' $(IMAGE)
+
+# Runs the image on a free loopback port (host network) and replays the README's curl lines.
+# Not part of `make test` (CI may have no Docker).
+image-test:
+	scripts/image-test.sh $(IMAGE)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -14,7 +14,10 @@ if [ "$want" = test ] || [ "$want" = bench ]; then
   command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 fi
 if [ "$want" = bench ]; then
-  pkgs+=(python3-numpy python3-sklearn python3-faiss python3-torch wrk valgrind time)
+  # nginx-light: bench/load/run.sh puts deploy/nginx.conf in front of two replicas (Debian
+  # may start its default site on :80 where services start on install; the script does not
+  # use it).
+  pkgs+=(python3-numpy python3-sklearn python3-faiss python3-torch wrk valgrind time nginx-light)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -33,16 +33,26 @@
 
 #define MAX_PATH 2048
 
+/* A body must keep coming. MHD's connection timeout (MHD_OPTION_CONNECTION_TIMEOUT, 120 s
+ * below) only measures silence, so a client sending a byte every few seconds could hold a
+ * connection for as long as it likes. After BODY_GRACE_SECONDS from the headers, a request
+ * whose body has averaged less than BODY_MIN_RATE bytes per second since then is cut: MHD
+ * cannot queue an answer while a body is still arriving, so the connection is closed. */
+#define BODY_GRACE_SECONDS 10.0
+#define BODY_MIN_RATE      1024.0
+
 typedef struct conn_state {
     srv_req req;
     srv_body body;
     srv_http *http;
     struct MHD_Connection *conn;
     double t0;
+    /* body bytes so far, kept or discarded */
+    unsigned long long received;
     int answered_status;
     int overflow;  /* body passed the limit: discard the rest, answer 413 */
     int oom;       /* the body buffer could not grow */
-    int bad_query; /* more query parameters than SRV_MAX_QUERY */
+    int bad_query; /* 1: more query parameters than SRV_MAX_QUERY, 2: a %00 in one */
     int waiting;   /* suspended for Prefer: wait */
     srv_job *wait_job;
     double deadline;  /* monotonic */
@@ -217,10 +227,16 @@ static void suspend_for(conn_state *cs, srv_resp *resp)
 /* ---- request parsing ---- */
 
 static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   const char *value)
+                                   size_t key_size, const char *value, size_t value_size)
 {
     (void)kind;
     conn_state *cs = cls;
+    /* MHD has percent-decoded the pair: a %00 would cut the C string short, so refuse it
+     * rather than act on a shorter name or value than the client sent. */
+    if (strlen(key) != key_size || (value != NULL && strlen(value) != value_size)) {
+        cs->bad_query = 2;
+        return MHD_YES;
+    }
     if (srv_req_add_query(&cs->req, key, value) != HL_OK)
         cs->bad_query = 1;
     return MHD_YES;
@@ -278,7 +294,7 @@ static void read_headers(conn_state *cs, struct MHD_Connection *c)
         snprintf(cs->req.idem_key, sizeof(cs->req.idem_key), "%s", ik);
     cs->req.prefer_wait =
         parse_prefer_wait(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Prefer"));
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, cs);
+    MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, collect_arg, cs);
 }
 
 static enum MHD_Result preflight(conn_state *cs, const char *allow)
@@ -414,6 +430,9 @@ static enum MHD_Result last_call(conn_state *cs)
     }
     if (cs->oom)
         return answer_problem(cs, SRV_P_UNAVAILABLE, "out of memory reading the request", NULL);
+    if (cs->bad_query == 2)
+        return answer_problem(cs, SRV_P_INVALID_PARAMETER,
+                              "a query parameter contains %00 (a NUL byte)", NULL);
     if (cs->bad_query)
         return answer_problem(cs, SRV_P_BAD_REQUEST, "too many query parameters", NULL);
     srv_resp resp;
@@ -461,6 +480,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return answer(cs, &resp);
     }
     if (*upload_size > 0) {
+        cs->received += *upload_size;
+        double late = srv_mono() - cs->t0 - BODY_GRACE_SECONDS;
+        if (late > 0 && (double)cs->received < late * BODY_MIN_RATE) {
+            char got[32], secs[32];
+            snprintf(got, sizeof(got), "#%llu", cs->received);
+            snprintf(secs, sizeof(secs), "#%.1f", late + BODY_GRACE_SECONDS);
+            const char *kv[] = {"request_id", cs->req.request_id, "received_bytes",
+                                got,          "seconds",          secs};
+            srv_log(SRV_LOG_WARN, "request body too slow: connection closed", kv, 3);
+            return MHD_NO;
+        }
         append_body(cs, upload_data, *upload_size);
         *upload_size = 0;
         return MHD_YES;

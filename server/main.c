@@ -2,11 +2,14 @@
  * main.c - hilanderd: configure, load models, open the store, start workers, the HTTP
  * daemon and the loop; on SIGTERM drain and exit 0 (see loop.c for the sequence).
  *
+ * `hilanderd --healthcheck [URL]` asks /livez (or URL) once and exits 0 on 200, else 1.
+ *
  * Exit codes: 0 after a clean shutdown; 2 for a bad setting, a model that does not load or a
  * default model that does not exist (one line on stderr); 1 for other start failures.
  */
 #include "auth.h"
 #include "config.h"
+#include "healthcheck.h"
 #include "http.h"
 #include "jobs.h"
 #include "log.h"
@@ -177,6 +180,8 @@ int main(int argc, char **argv)
     int ncores = nc < 1 ? 1 : (nc > 256 ? 256 : (int)nc);
     static srv_config cfg;
     char msg[512];
+    if (argc >= 2 && strcmp(argv[1], "--healthcheck") == 0)
+        return srv_healthcheck_main(argc, argv, environ);
     if (srv_config_parse(argc, argv, environ, ncores, &cfg, msg, sizeof(msg)) != 0) {
         fprintf(stderr, "hilanderd: %s\n", msg);
         return 2;
