@@ -543,7 +543,7 @@ static const tcase cases[] = {
     {"json tau out of range", "POST", "/v1/cluster", JSON, 0, "{\"embeddings\": " E2 ", \"params\": {\"tau\": 1.5}}", 0, NULL, 422, "invalid-parameter"},
     {"json max_levels 0", "POST", "/v1/cluster", JSON, 0, "{\"embeddings\": " E2 ", \"params\": {\"max_levels\": 0}}", 0, NULL, 422, "invalid-parameter"},
     {"json unknown param", "POST", "/v1/cluster", JSON, 0, "{\"embeddings\": " E2 ", \"params\": {\"kk\": 3}}", 0, NULL, 422, "invalid-parameter"},
-    {"json knn not built", "POST", "/v1/cluster", JSON, 0, "{\"embeddings\": " E2 ", \"params\": {\"knn\": \"ivf\"}}", 0, NULL, 422, "invalid-parameter"},
+    {"json knn not built", "POST", "/v1/cluster", JSON, 0, "{\"embeddings\": " E2 ", \"params\": {\"knn\": \"hnsw\"}}", 0, NULL, 422, "invalid-parameter"},
     {"json new_clusters on submit", "POST", "/v1/cluster", JSON, 0, "{\"embeddings\": " E2 ", \"params\": {\"new_clusters\": \"open\"}}", 0, NULL, 422, "invalid-parameter"},
     {"json model bad characters", "POST", "/v1/cluster", JSON, 0, "{\"embeddings\": " E2 ", \"model\": \"../x\"}", 0, NULL, 422, "invalid-parameter"},
     {"json model not a string", "POST", "/v1/cluster", JSON, 0, "{\"embeddings\": " E2 ", \"model\": 5}", 0, NULL, 422, "invalid-parameter"},
