@@ -52,18 +52,13 @@ test-tsan: deps-test
 	CK_FORK=no ctest --test-dir build-tsan --output-on-failure -j $(JOBS)
 
 # libFuzzer (clang): each target runs FUZZ_SECONDS on a scratch copy of its seed corpus, so
-# new inputs do not land in the repository. Crashes are written to build-fuzz/ (crash-*);
-# keep a reproducer under tests/fuzz/crashers/<target>/ and rerun tests/make_test_data.py.
+# new inputs do not land in the repository; JOBS targets at a time (scripts/fuzz-run.sh).
+# Crashes are written to build-fuzz/ (<target>-crash-*); keep a reproducer under tests/fuzz/crashers/<target>/ and rerun tests/make_test_data.py.
 # HL_WERROR is off here: clang 14 flags core/src/status.c (-Wformat-nonliteral), which gcc does not.
 fuzz:
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHL_FUZZ=ON -DHL_WERROR=OFF -DHL_BUILD_BENCH=OFF
 	cmake --build build-fuzz -j $(JOBS) --target $(addprefix fuzz_,$(FUZZ_TARGETS))
-	@set -e; for t in $(FUZZ_TARGETS); do \
-	  rm -rf build-fuzz/corpus-$$t; cp -r tests/fuzz/corpus/$$t build-fuzz/corpus-$$t; \
-	  echo "== fuzz_$$t for $(FUZZ_SECONDS)s"; \
-	  build-fuzz/tests/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-	    -artifact_prefix=build-fuzz/$$t- build-fuzz/corpus-$$t; \
-	done
+	scripts/fuzz-run.sh $(FUZZ_SECONDS) $(JOBS) $(FUZZ_TARGETS)
 
 # The container image (Dockerfile). Docker here has no registry: the base image is made from
 # Debian packages by ../shared/tools/docker-base-image.sh (run when Docker or the base image is
