@@ -2,6 +2,8 @@
 BUILD    ?= build
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 30
+# make run: seconds the listener stays open after Ctrl-C/SIGTERM (hilanderd's default is 30)
+DRAIN ?= 2
 FUZZ_TARGETS ?= npy rawf32 modelfile json_request query statefile
 CMAKE_FLAGS ?=
 PORT     ?= 8080
@@ -32,7 +34,7 @@ run: build
 	@if [ -f models/universal.hlm ]; then dm=universal; else dm=none; fi; \
 	echo "hilanderd: http://127.0.0.1:$(PORT) (default model $$dm)" >&2; \
 	exec ./$(BUILD)/server/hilanderd --listen 127.0.0.1 --port $(PORT) --model-dir models \
-	  --default-model $$dm
+	  --default-model $$dm --drain-seconds $(DRAIN)
 
 test: deps-test $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
