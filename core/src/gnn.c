@@ -53,3 +53,24 @@ void hl_gnn_dense_relu(const float *x, size_t bn, size_t fin2, const float *w, c
     for (size_t i = 0; i < bn * out; i++)
         h[i] = h[i] > 0.0f ? h[i] : 0.0f;
 }
+
+void hl_gnn_link_halves(const hl_model *m, const float *h, size_t bn, size_t out, float *s,
+                        float *t)
+{
+    size_t h2 = (size_t)m->cfg.hidden / 2;
+    for (size_t r = 0; r < bn; r++) {
+        memcpy(s + r * h2, m->src_b, h2 * sizeof(float));
+        memcpy(t + r * h2, m->dst_b, h2 * sizeof(float));
+    }
+    hl_gemm_nt(bn, h2, out, 1.0f, h, out, m->src_w, out, 1.0f, s, h2);
+    hl_gemm_nt(bn, h2, out, 1.0f, h, out, m->dst_w, out, 1.0f, t, h2);
+}
+
+void hl_gnn_prelu_rows(float *z, size_t rows, size_t h2, const float *slope)
+{
+    for (size_t r = 0; r < rows; r++) {
+        float *zr = z + r * h2;
+        for (size_t c = 0; c < h2; c++)
+            zr[c] = zr[c] > 0.0f ? zr[c] : slope[c] * zr[c];
+    }
+}

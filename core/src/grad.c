@@ -103,13 +103,7 @@ static void st_task(void *arg, size_t c, int thread)
     size_t i0 = c * NB, bn = hl__min_size(NB, C->n - i0), h2 = C->h2;
     size_t out = (size_t)hl_model_out_dim(m);
     const float *H = C->H[C->L - 1] + i0 * out;
-    float *S = C->S + i0 * h2, *T = C->T + i0 * h2;
-    for (size_t r = 0; r < bn; r++) {
-        memcpy(S + r * h2, m->src_b, h2 * sizeof(float));
-        memcpy(T + r * h2, m->dst_b, h2 * sizeof(float));
-    }
-    hl_gemm_nt(bn, h2, out, 1.0f, H, out, m->src_w, out, 1.0f, S, h2);
-    hl_gemm_nt(bn, h2, out, 1.0f, H, out, m->dst_w, out, 1.0f, T, h2);
+    hl_gnn_link_halves(m, H, bn, out, C->S + i0 * h2, C->T + i0 * h2);
 }
 
 static void prelu(const float *x, float *y, size_t rows, size_t h2, const float *a)

@@ -96,23 +96,7 @@ static void conv_task(void *arg, size_t task, int thread)
     }
     hl_gnn_dense_relu(t->x, bn, fin2, m->conv_w[l], m->conv_b[l], out, t->h);
     size_t h2 = (size_t)m->cfg.hidden / 2;
-    float *S = J->S + i0 * h2;
-    float *T = J->T + i0 * h2;
-    for (size_t r = 0; r < bn; r++) {
-        memcpy(S + r * h2, m->src_b, h2 * sizeof(float));
-        memcpy(T + r * h2, m->dst_b, h2 * sizeof(float));
-    }
-    hl_gemm_nt(bn, h2, out, 1.0f, t->h, out, m->src_w, out, 1.0f, S, h2);
-    hl_gemm_nt(bn, h2, out, 1.0f, t->h, out, m->dst_w, out, 1.0f, T, h2);
-}
-
-static void prelu_rows(float *z, size_t rows, size_t h2, const float *slope)
-{
-    for (size_t r = 0; r < rows; r++) {
-        float *zr = z + r * h2;
-        for (size_t c = 0; c < h2; c++)
-            zr[c] = zr[c] > 0.0f ? zr[c] : slope[c] * zr[c];
-    }
+    hl_gnn_link_halves(m, t->h, bn, out, J->S + i0 * h2, J->T + i0 * h2);
 }
 
 /* Phase 2: link probabilities for every slot of one block of centre nodes. */
@@ -147,11 +131,11 @@ static void edge_task(void *arg, size_t task, int thread)
         hl_gemm_nt(rows, h2, ef, 1.0f, J->edge_feat + i0 * w * ef, ef, m->edge_w, ef, 1.0f, t->z1,
                    h2);
     }
-    prelu_rows(t->z1, rows, h2, m->prelu1);
+    hl_gnn_prelu_rows(t->z1, rows, h2, m->prelu1);
     for (size_t r = 0; r < rows; r++)
         memcpy(t->z2 + r * h2, m->fc1_b, h2 * sizeof(float));
     hl_gemm_nt(rows, h2, h2, 1.0f, t->z1, h2, m->fc1_w, h2, 1.0f, t->z2, h2);
-    prelu_rows(t->z2, rows, h2, m->prelu2);
+    hl_gnn_prelu_rows(t->z2, rows, h2, m->prelu2);
     const float *wd = t->wd;
     float bd = t->wd[h2];
     for (size_t r = 0; r < bn; r++) {

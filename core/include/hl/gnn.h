@@ -29,6 +29,17 @@ void hl_gnn_gather(const hl_graph *g, const hl_node_input *in, size_t i0, size_t
 void hl_gnn_dense_relu(const float *x, size_t bn, size_t fin2, const float *w, const float *b,
                        size_t out, float *h);
 
+/**
+ * The link head's first layer, split per node (spec section 1.5): S = H W_src^T + b_src and
+ * T = H W_dst^T + b_dst for bn rows of the last GraphConv's output H (bn x out); S and T are
+ * bn x hidden/2. An edge's pre-activation is then S[src] + T[dst] (+ its edge features' term).
+ */
+void hl_gnn_link_halves(const hl_model *m, const float *h, size_t bn, size_t out, float *s,
+                        float *t);
+
+/** z (rows x h2) = PReLU(z) with one slope per column. */
+void hl_gnn_prelu_rows(float *z, size_t rows, size_t h2, const float *slope);
+
 #ifdef __cplusplus
 }
 #endif
