@@ -202,7 +202,7 @@ static int cmd_cluster(int argc, char **argv)
         {"knn-exact-max", CLI_INT, &exact_max, 0, 0, 2e9, "N",
          "auto: exact kNN up to N nodes (default 0: the built-in threshold)"},
         {"nlist", CLI_INT, &p.knn_nlist, 0, 0, 1e8, "L", "IVF cells (default 0: about n / 64)"},
-        {"nprobe", CLI_INT, &p.knn_nprobe, 0, 0, 1e6, "P", "IVF lists per cell (default 0: 16)"},
+        {"nprobe", CLI_INT, &p.knn_nprobe, 0, 0, 1e6, "P", "IVF lists per cell (default 0: 128)"},
         {"labels", CLI_STR, &truth, 0, 0, 0, "T.npy", "true labels: print Fp/Fb/NMI"},
         {"stats", CLI_FLAG, &stats, 0, 0, 0, NULL, "print per-level times and peak RSS"},
         {"quiet", CLI_FLAG, &quiet, 0, 0, 0, NULL, "no progress on stderr"},
@@ -251,7 +251,10 @@ static int cmd_cluster(int argc, char **argv)
     if (save_state != NULL)
         st = hl_cluster_run_state(x.data, x.rows, x.cols, model, crc, &p, &c, &state, &err);
     else
-        st = hl_cluster_run(x.data, x.rows, x.cols, model, &p, &c, &err);
+        /* x is not needed afterwards: the engine may use its rows (x.owned holds them, as a
+         * conversion or as the file image with x.data inside it) instead of a copy. */
+        st = hl_cluster_run_inplace(x.owned + (x.data - x.owned), x.rows, x.cols, model, &p, &c,
+                                    &err);
     if (st != HL_OK) {
         rc = cli_fail("cluster", &err, st);
         goto out;

@@ -264,13 +264,10 @@ static hl_status score_level(cl_state *S, const hl_graph *g, int level, size_t d
 /* Merges the level's trees and moves every original point to its tree's new node. */
 static void merge_level(cl_state *S, int level, size_t n)
 {
-    if (level == 0) {
-        /* Level 0: every node is one point and its own cluster mean. */
-        for (size_t i = 0; i < n; i++)
-            S->cnt[i] = 1;
-        memcpy(S->cmean, S->xcur, n * S->d * sizeof(float));
-    }
-    hl_decode_merge(S->parent, S->root, n, S->d, S->xcur, S->cmean, S->cnt, S->newid);
+    if (level == 0) /* every node is one point and its own mean: cmean gets the tree rows only */
+        hl_decode_merge_first(S->parent, S->root, n, S->d, S->xcur, S->cmean, S->cnt, S->newid);
+    else
+        hl_decode_merge(S->parent, S->root, n, S->d, S->xcur, S->cmean, S->cnt, S->newid);
     for (size_t i = 0; i < n; i++) /* peaks move forward, as in hl_decode_merge */
         if (S->newid[i] >= 0)
             S->rep[S->newid[i]] = S->rep[i];
@@ -371,7 +368,8 @@ static hl_status alloc_state(cl_state *S, size_t n, size_t d)
     size_t kk = (size_t)k;
     size_t w = kk > 1 ? kk - 1 : 1;
     hl_arena *a = &S->arena;
-    S->xcur = hl_arena_alloc_array(a, n * d, sizeof(float), 64);
+    if (S->xcur == NULL) /* not the caller's rows (hl_cluster_run_inplace) */
+        S->xcur = hl_arena_alloc_array(a, n * d, sizeof(float), 64);
     S->cmean = hl_arena_alloc_array(a, n * d, sizeof(float), 64);
     S->cnt = hl_arena_alloc_array(a, n, sizeof(int32_t), 64);
     S->node_of = hl_arena_alloc_array(a, n, sizeof(int32_t), 64);
@@ -413,8 +411,10 @@ static hl_status finish(cl_state *S)
     return HL_OK;
 }
 
-hl_status hl_cluster_run(const float *x, size_t n, size_t d, const hl_model *m,
-                         const hl_cluster_params *p, hl_clustering **out, hl_error *err)
+/* hl_cluster_run() and hl_cluster_run_inplace(): `own` is x itself when the rows may be
+ * overwritten (they become the level-0 node features), NULL for a copy in the arena. */
+static hl_status run(const float *x, float *own, size_t n, size_t d, const hl_model *m,
+                     const hl_cluster_params *p, hl_clustering **out, hl_error *err)
 {
     *out = NULL;
     hl_status st = hl_cluster_params_check(p, err);
@@ -457,6 +457,7 @@ hl_status hl_cluster_run(const float *x, size_t n, size_t d, const hl_model *m,
         hl_clustering_free(S.res);
         return hl_error_set(err, HL_NOMEM, NULL, "cannot reserve %zu bytes for the job", bytes);
     }
+    S.xcur = own;
     st = alloc_state(&S, n, d);
     if (st == HL_OK) {
         hl_l2norm_rows(x, S.xcur, n, d);
@@ -482,4 +483,16 @@ hl_status hl_cluster_run(const float *x, size_t n, size_t d, const hl_model *m,
     }
     *out = S.res;
     return HL_OK;
+}
+
+hl_status hl_cluster_run(const float *x, size_t n, size_t d, const hl_model *m,
+                         const hl_cluster_params *p, hl_clustering **out, hl_error *err)
+{
+    return run(x, NULL, n, d, m, p, out, err);
+}
+
+hl_status hl_cluster_run_inplace(float *x, size_t n, size_t d, const hl_model *m,
+                                 const hl_cluster_params *p, hl_clustering **out, hl_error *err)
+{
+    return run(x, x, n, d, m, p, out, err);
 }

@@ -106,3 +106,43 @@ size_t hl_decode_merge(const int32_t *parent, const int32_t *root, size_t n, siz
     }
     return next;
 }
+
+size_t hl_decode_merge_first(const int32_t *parent, const int32_t *root, size_t n, size_t d,
+                             float *x, float *cmean, int32_t *cnt, int32_t *newid)
+{
+    size_t next = 0;
+    for (size_t i = 0; i < n; i++)
+        newid[i] = parent[i] < 0 ? (int32_t)next++ : -1;
+    /* Each tree's sum starts as its root's row; its other members are added in index order,
+     * as hl_decode_merge() adds them (a root's row times its count of 1 is the row itself). */
+    for (size_t i = 0; i < n; i++) {
+        int32_t ni = newid[i];
+        if (ni < 0)
+            continue;
+        memcpy(cmean + (size_t)ni * d, x + i * d, d * sizeof(float));
+        cnt[ni] = 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int32_t r = root[i];
+        if ((size_t)r == i)
+            continue;
+        int32_t nr = newid[r];
+        float *dst = cmean + (size_t)nr * d;
+        const float *src = x + i * d;
+        for (size_t j = 0; j < d; j++)
+            dst[j] += src[j];
+        cnt[nr]++;
+    }
+    for (size_t ni = 0; ni < next; ni++) {
+        float inv = 1.0f / (float)cnt[ni];
+        float *row = cmean + ni * d;
+        for (size_t j = 0; j < d; j++)
+            row[j] *= inv;
+    }
+    for (size_t i = 0; i < n; i++) { /* peaks move forward: new id <= old id */
+        int32_t ni = newid[i];
+        if (ni >= 0 && (size_t)ni != i)
+            memmove(x + (size_t)ni * d, x + i * d, d * sizeof(float));
+    }
+    return next;
+}

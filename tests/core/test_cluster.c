@@ -118,6 +118,19 @@ START_TEST(test_threads_identical)
     ck_assert_int_eq(c1->n_levels, c3->n_levels);
     ck_assert_mem_eq(c1->level_labels, c3->level_labels,
                      (size_t)c1->n_levels * n * sizeof(int32_t));
+    /* Without the copy (the rows are the engine's to overwrite): the same labels. */
+    float *own = malloc(n * d * sizeof(float));
+    ck_assert_ptr_nonnull(own);
+    memcpy(own, x, n * d * sizeof(float));
+    hl_clustering *ci = NULL;
+    hl_error err;
+    hl_error_clear(&err);
+    ck_assert_int_eq(hl_cluster_run_inplace(own, n, d, m, &p, &ci, &err), HL_OK);
+    ck_assert_int_eq(c1->n_levels, ci->n_levels);
+    ck_assert_mem_eq(c1->level_labels, ci->level_labels,
+                     (size_t)c1->n_levels * n * sizeof(int32_t));
+    free(own);
+    hl_clustering_free(ci);
     hl_clustering_free(c1);
     hl_clustering_free(c3);
     hl_model_free(m);

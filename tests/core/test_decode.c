@@ -353,6 +353,54 @@ START_TEST(test_roots_random_forests)
 }
 END_TEST
 
+/* The first level's merge equals the general merge on counts of 1 and a copy of x, bit for
+ * bit, and writes only the first m rows of cmean. */
+START_TEST(test_merge_first_equals_merge)
+{
+    hl_rng r;
+    hl_rng_seed(&r, 31);
+    for (int rep = 0; rep < 100; rep++) {
+        size_t n = 1 + (size_t)hl_rng_below(&r, 400), d = 1 + (size_t)hl_rng_below(&r, 9);
+        int32_t *parent = malloc(n * sizeof(int32_t)), *root = malloc(n * sizeof(int32_t));
+        int32_t *cnt_a = malloc(n * sizeof(int32_t)), *cnt_b = malloc(n * sizeof(int32_t));
+        int32_t *id_a = malloc(n * sizeof(int32_t)), *id_b = malloc(n * sizeof(int32_t));
+        float *xa = malloc(n * d * sizeof(float)), *xb = malloc(n * d * sizeof(float));
+        float *ca = malloc(n * d * sizeof(float)), *cb = malloc(n * d * sizeof(float));
+        EXPECT(parent && root && cnt_a && cnt_b && id_a && id_b && xa && xb && ca && cb);
+        double p_root = 0.05 + hl_rng_uniform(&r) * 0.5;
+        for (size_t i = 0; i < n; i++) /* parents point backwards: always a forest */
+            parent[i] = i == 0 || hl_rng_uniform(&r) < p_root ? -1
+                                                              : (int32_t)hl_rng_below(&r, i);
+        for (size_t i = 0; i < n * d; i++)
+            xa[i] = xb[i] = ca[i] = (float)(hl_rng_uniform(&r) * 2.0 - 1.0);
+        for (size_t i = 0; i < n; i++)
+            cnt_a[i] = 1;
+        for (size_t i = 0; i < n * d; i++)
+            cb[i] = NAN; /* rows past m must stay untouched */
+        ck_assert_int_eq(hl_decode_roots(parent, n, root), HL_OK);
+        size_t ma = hl_decode_merge(parent, root, n, d, xa, ca, cnt_a, id_a);
+        size_t mb = hl_decode_merge_first(parent, root, n, d, xb, cb, cnt_b, id_b);
+        ck_assert_uint_eq(ma, mb);
+        ck_assert_mem_eq(id_a, id_b, n * sizeof(int32_t));
+        ck_assert_mem_eq(cnt_a, cnt_b, ma * sizeof(int32_t));
+        ck_assert_mem_eq(ca, cb, ma * d * sizeof(float));
+        ck_assert_mem_eq(xa, xb, ma * d * sizeof(float));
+        for (size_t i = ma * d; i < n * d; i++)
+            EXPECT(isnan(cb[i]));
+        free(parent);
+        free(root);
+        free(cnt_a);
+        free(cnt_b);
+        free(id_a);
+        free(id_b);
+        free(xa);
+        free(xb);
+        free(ca);
+        free(cb);
+    }
+}
+END_TEST
+
 /* Long chains in both id directions: a quadratic walk would time out here. */
 START_TEST(test_roots_long_chains)
 {
@@ -433,6 +481,7 @@ Suite *decode_suite(void)
     tc = tcase_create("roots");
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_roots_random_forests);
+    tcase_add_test(tc, test_merge_first_equals_merge);
     tcase_add_test(tc, test_roots_long_chains);
     tcase_add_test(tc, test_roots_bad_input);
     suite_add_tcase(s, tc);

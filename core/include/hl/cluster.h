@@ -123,6 +123,15 @@ size_t hl_cluster_plan(const hl_cluster_params *p, const hl_model *m, size_t n, 
 hl_status hl_cluster_run(const float *x, size_t n, size_t d, const hl_model *m,
                          const hl_cluster_params *p, hl_clustering **out, hl_error *err);
 
+/**
+ * hl_cluster_run() without a copy of the features: `x` is normalised in place and then
+ * holds each level's node features, so its contents are unspecified afterwards (the labels
+ * are the same as hl_cluster_run()'s, bit for bit). For callers that no longer need the
+ * rows; it saves n x d floats of peak memory.
+ */
+hl_status hl_cluster_run_inplace(float *x, size_t n, size_t d, const hl_model *m,
+                                 const hl_cluster_params *p, hl_clustering **out, hl_error *err);
+
 /** Releases a result. NULL is a no-op. */
 void hl_clustering_free(hl_clustering *c);
 

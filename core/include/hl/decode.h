@@ -50,6 +50,16 @@ hl_status hl_decode_roots(const int32_t *parent, size_t n, int32_t *root);
 size_t hl_decode_merge(const int32_t *parent, const int32_t *root, size_t n, size_t d, float *x,
                        float *cmean, int32_t *cnt, int32_t *newid);
 
+/**
+ * The first level's merge, where every node is one point (count 1) and its own mean:
+ * the same result as hl_decode_merge() with cnt[i] = 1 and cmean a copy of `x`, bit for bit,
+ * but `cmean` is written only in its first m rows (the tree means, compacted), so a caller
+ * never touches the n x d copy. `x` is compacted as in hl_decode_merge(); cnt gets the m
+ * tree sizes. Returns m.
+ */
+size_t hl_decode_merge_first(const int32_t *parent, const int32_t *root, size_t n, size_t d,
+                             float *x, float *cmean, int32_t *cnt, int32_t *newid);
+
 #ifdef __cplusplus
 }
 #endif

@@ -93,7 +93,7 @@ hl_knn_method hl_knn_choose(const hl_knn_params *p, size_t n);
 
 /**
  * The IVF shape hl_knn_ivf() uses for n points: *nlist cells (p->nlist, or ceil(n / 64)
- * by default; at most n) and *nprobe lists per cell (p->nprobe, default 16; at
+ * by default; at most n) and *nprobe lists per cell (p->nprobe, default 128; at
  * most *nlist). n = 0 gives 0 and 0.
  */
 void hl_knn_ivf_shape(const hl_knn_params *p, size_t n, int *nlist, int *nprobe);
