@@ -369,8 +369,7 @@ START_TEST(test_merge_first_equals_merge)
         EXPECT(parent && root && cnt_a && cnt_b && id_a && id_b && xa && xb && ca && cb);
         double p_root = 0.05 + hl_rng_uniform(&r) * 0.5;
         for (size_t i = 0; i < n; i++) /* parents point backwards: always a forest */
-            parent[i] = i == 0 || hl_rng_uniform(&r) < p_root ? -1
-                                                              : (int32_t)hl_rng_below(&r, i);
+            parent[i] = i == 0 || hl_rng_uniform(&r) < p_root ? -1 : (int32_t)hl_rng_below(&r, i);
         for (size_t i = 0; i < n * d; i++)
             xa[i] = xb[i] = ca[i] = (float)(hl_rng_uniform(&r) * 2.0 - 1.0);
         for (size_t i = 0; i < n; i++)
