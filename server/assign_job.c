@@ -82,8 +82,7 @@ void srv__state_save(srv_ctx *ctx, srv_job *j, hl_assign_state *s)
     hl_error_clear(&e);
     hl_status st = hl_statefile_encode(s, &buf, &len, NULL, &e);
     if (st == HL_OK) {
-        st = ctx->store->ops->state_put(ctx->store, j->id, buf, len, 1, ctx->cfg->result_ttl,
-                                        &tag);
+        st = ctx->store->ops->state_put(ctx->store, j->id, buf, len, 1, ctx->cfg->result_ttl, &tag);
         srv_metrics_store_result(ctx->metrics, SRV_OP_RESULT_PUT, st);
         if (st == HL_BUSY) { /* an earlier attempt of this job saved the same state */
             st = HL_OK;
@@ -178,8 +177,8 @@ static hl_status load_state(srv_ctx *ctx, srv_job *j, srv_state_head *h, hl_assi
                             hl_status_str(st));
     hl_error local;
     hl_error_clear(&local);
-    st = hl_statefile_decode_chain(c.base, c.base_len, (const void *const *)c.deltas,
-                                   c.delta_lens, c.head.n_deltas, out, &local);
+    st = hl_statefile_decode_chain(c.base, c.base_len, (const void *const *)c.deltas, c.delta_lens,
+                                   c.head.n_deltas, out, &local);
     *h = c.head;
     srv_state_chain_free(&c);
     if (st != HL_OK)
@@ -220,8 +219,9 @@ static hl_status write_next(srv_ctx *ctx, srv_job *j, const hl_assign_state *s,
     hl_status st = hl_statefile_delta_encode(s, mark, &buf, &len, err);
     if (st != HL_OK)
         return st;
-    int base = h->n_deltas + 1 > SRV_STATE_MAX_DELTAS ||
-               (uint64_t)(h->delta_bytes + len) * COMPACT_DEN > (uint64_t)h->base_bytes * COMPACT_NUM;
+    int base =
+        h->n_deltas + 1 > SRV_STATE_MAX_DELTAS ||
+        (uint64_t)(h->delta_bytes + len) * COMPACT_DEN > (uint64_t)h->base_bytes * COMPACT_NUM;
     if (!base) {
         st = store->ops->state_append(store, j->clustering, buf, len, v, ttl, tag);
         base = st == HL_RANGE; /* the chain is full after all: compact */

@@ -187,14 +187,3 @@ void srv_state_cache_drop(srv_state_cache *c, const char *id)
     pthread_mutex_unlock(&c->mu);
     bury(grave);
 }
-
-void srv_state_cache_usage(srv_state_cache *c, size_t *bytes, size_t *entries)
-{
-    *bytes = *entries = 0;
-    if (c == NULL)
-        return;
-    pthread_mutex_lock(&c->mu);
-    *bytes = c->bytes;
-    *entries = c->count;
-    pthread_mutex_unlock(&c->mu);
-}

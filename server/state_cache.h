@@ -42,9 +42,6 @@ void srv_state_cache_put(srv_state_cache *c, const char *id, uint64_t version, u
 /** Drops every entry of `id` (its state was deleted). */
 void srv_state_cache_drop(srv_state_cache *c, const char *id);
 
-/** Bytes and entries held now. */
-void srv_state_cache_usage(srv_state_cache *c, size_t *bytes, size_t *entries);
-
 /** The bytes a state's arrays take (capacities), as the cache counts them. */
 size_t srv_state_bytes(const hl_assign_state *s);
 

@@ -81,7 +81,7 @@ typedef struct srv_state_chain {
     srv_state_head head;
     void *base;
     size_t base_len;
-    void **deltas;     /* head.n_deltas entries */
+    void **deltas; /* head.n_deltas entries */
     size_t *delta_lens;
 } srv_state_chain;
 

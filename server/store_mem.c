@@ -50,8 +50,8 @@ typedef struct entry {
     uint64_t tag;
     blob **deltas; /* SRV_STATE_MAX_DELTAS slots, or NULL */
     size_t n_deltas, delta_bytes;
-    char *str;        /* K_CACHE, K_IDEM, K_OWNER ("id@seconds " per member), K_LOCK (token) */
-    srv_record rec;   /* K_JOB */
+    char *str;      /* K_CACHE, K_IDEM, K_OWNER ("id@seconds " per member), K_LOCK (token) */
+    srv_record rec; /* K_JOB */
 } entry;
 
 typedef struct mem_store {

@@ -296,8 +296,8 @@ hl_status srv__redis_state_put(srv_store *base, const char *id, const void *data
     }
     st = srv__redis_blob_put(s, RS_STATE_PREFIX, vid, data, len, ttl);
     if (st == HL_OK) {
-        next->head = (srv_state_head){.version = version, .tag = gen, .base_version = version,
-                                      .base_bytes = len};
+        next->head = (srv_state_head){
+            .version = version, .tag = gen, .base_version = version, .base_bytes = len};
         next->gen[0] = gen;
         char expect[24], ptr[RS_POINTER_MAX], t[24];
         format_pointer(next, ptr, sizeof(ptr));

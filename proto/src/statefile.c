@@ -797,13 +797,12 @@ static hl_status delta_header(const unsigned char *b, size_t len, const hl_assig
                               sf_shape *to, size_t *hb_out, size_t *payload_out, hl_error *err)
 {
     if (len < SD_FIXED + 8)
-        return hl_error_set(err, HL_FORMAT, NULL, "delta shorter than its header (%zu bytes)",
-                            len);
+        return hl_error_set(err, HL_FORMAT, NULL, "delta shorter than its header (%zu bytes)", len);
     if (memcmp(b, sd_magic, 4) != 0)
         return hl_error_set_at(err, HL_FORMAT, "magic", 0, "not a state delta (bad magic)");
     if (hl__get_le16(b + SD_MAJOR) != HL_STATEFILE_MAJOR)
-        return hl_error_set_at(err, HL_VERSION, "major", SD_MAJOR,
-                               "unsupported delta version %u", (unsigned)hl__get_le16(b + 4));
+        return hl_error_set_at(err, HL_VERSION, "major", SD_MAJOR, "unsupported delta version %u",
+                               (unsigned)hl__get_le16(b + 4));
     uint32_t nl = hl__get_le32(b + SD_N_LEVELS);
     size_t hb = hl__get_le32(b + SD_HEADER_BYTES);
     if (nl > HL_ASSIGN_MAX_LEVELS || hb != SD_FIXED + SD_LEVEL * (size_t)nl || hb + 8 > len)
@@ -811,8 +810,7 @@ static hl_status delta_header(const unsigned char *b, size_t len, const hl_assig
                                "delta header size %zu is wrong for %u levels and %zu bytes", hb,
                                (unsigned)nl, len);
     if (hl__get_le32(b + hb) != hl_crc32c(0, b, hb))
-        return hl_error_set_at(err, HL_CHECKSUM, "header_crc", hb,
-                               "delta header CRC mismatch");
+        return hl_error_set_at(err, HL_CHECKSUM, "header_crc", hb, "delta header CRC mismatch");
     if (hl__get_le32(b + SD_FLAGS) != 0)
         return hl_error_set_at(err, HL_FORMAT, "flags", SD_FLAGS, "non-zero delta flags");
     if ((int)nl != s->n_levels || hl__get_le32(b + SD_DIM) != (uint32_t)s->d ||
@@ -848,8 +846,7 @@ static hl_status delta_header(const unsigned char *b, size_t len, const hl_assig
 
 /* Appends one delta to s. On failure the state's logical sizes are unchanged (arrays may have
  * grown). */
-static hl_status delta_apply(hl_assign_state *s, const unsigned char *b, size_t len,
-                             hl_error *err)
+static hl_status delta_apply(hl_assign_state *s, const unsigned char *b, size_t len, hl_error *err)
 {
     sf_shape to, from;
     size_t hb = 0, payload = 0, want = 0;
@@ -924,8 +921,8 @@ hl_status hl_statefile_decode_chain(const void *base, size_t base_len, const voi
         }
         st = delta_apply(s, deltas[i], delta_lens[i], &local);
         if (st != HL_OK)
-            hl_error_set(err, st, local.field[0] != '\0' ? local.field : NULL, "delta %zu of %zu: %s", i + 1, n_deltas,
-                         local.msg);
+            hl_error_set(err, st, local.field[0] != '\0' ? local.field : NULL,
+                         "delta %zu of %zu: %s", i + 1, n_deltas, local.msg);
     }
     if (st == HL_OK && n_deltas > 0) {
         hl_error local;

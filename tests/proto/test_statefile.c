@@ -431,7 +431,6 @@ START_TEST(test_load_errors)
 }
 END_TEST
 
-
 /* ------------------------------------------------------------------ deltas */
 
 /* One assign of `extra` blob points (seeded) applied to s; returns the delta it wrote. */
@@ -477,9 +476,9 @@ START_TEST(test_delta_chain)
         hl_assign_state *t = NULL, *b0 = NULL;
         hl_error e;
         hl_error_clear(&e);
-        ck_assert_msg(hl_statefile_decode_chain(base, blen, (const void *const *)d, dl, 3, &t,
-                                                &e) == HL_OK,
-                      "%s", e.msg);
+        ck_assert_msg(
+            hl_statefile_decode_chain(base, blen, (const void *const *)d, dl, 3, &t, &e) == HL_OK,
+            "%s", e.msg);
         check_same(s, t);
         size_t l1, l2;
         void *f1 = encode(s, &l1), *f2 = encode(t, &l2);

@@ -333,8 +333,7 @@ static void *appender(void *arg)
     race *r = arg;
     for (int i = 0; i < 12; i++) {
         srv_state_head h;
-        if (r->s->ops->state_head(r->s, "hotd", &h) != HL_OK ||
-            h.version >= SRV_STATE_MAX_DELTAS)
+        if (r->s->ops->state_head(r->s, "hotd", &h) != HL_OK || h.version >= SRV_STATE_MAX_DELTAS)
             continue;
         size_t len;
         unsigned char *p = version_bytes(h.version + 1, &len);

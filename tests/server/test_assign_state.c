@@ -369,9 +369,9 @@ START_TEST(corrupt_delta)
     hl_assign_params ap;
     hl_assign_params_default(&ap);
     hl_assignment *as = NULL;
-    ck_assert_int_eq(hl_assign_run(st, NULL, g_x + (size_t)(N_BASE + BATCH) * D, BATCH, D, &ap,
-                                   &as, NULL),
-                     HL_OK);
+    ck_assert_int_eq(
+        hl_assign_run(st, NULL, g_x + (size_t)(N_BASE + BATCH) * D, BATCH, D, &ap, &as, NULL),
+        HL_OK);
     ck_assert_int_eq(hl_assign_apply(st, as, NULL), HL_OK);
     hl_assignment_free(as);
     unsigned char *d = NULL;
@@ -399,9 +399,8 @@ START_TEST(corrupt_delta)
     ck_assert_mem_eq(c2.base, c.base, c.base_len);
     ck_assert_mem_eq(c2.deltas[0], c.deltas[0], c.delta_lens[0]);
     st = NULL;
-    ck_assert_int_eq(hl_statefile_decode_chain(c2.base, c2.base_len,
-                                               (const void *const *)c2.deltas, c2.delta_lens, 1,
-                                               &st, NULL),
+    ck_assert_int_eq(hl_statefile_decode_chain(c2.base, c2.base_len, (const void *const *)c2.deltas,
+                                               c2.delta_lens, 1, &st, NULL),
                      HL_OK);
     ck_assert_uint_ge(st->n, N_BASE + BATCH / 2);
     hl_assign_state_free(st);
