@@ -4,9 +4,11 @@
 # version 1), then BATCHES batches of 1,000 points (copies of random test points plus Gaussian
 # noise, sigma 0.02 per coordinate, seeded) are assigned one after the other through
 # POST /v1/clusterings/{id}/assign (.npy bodies, Prefer: wait=60). Each assign reads the
-# stored state, runs the engine, writes the next version and stores its result, so the
-# figures include the store's cost (the state is about 48 MB). Run with the embedded store
-# and with Redis (a private redis-server on a free loopback port).
+# state's head (version and tag), reuses the replica's decoded state when it matches (else
+# rebuilds it from base + deltas), runs the engine, writes the next version as a delta (a new
+# base, about 48 MB, once the deltas pass half of it) and stores its result, so the figures
+# include the store's cost. Run with the embedded store and with Redis (a private
+# redis-server on a free loopback port).
 # Usage: bench/assign_service.sh [MODEL_NAME [ENGINE_THREADS [BATCHES]]]
 #   (default universal, 2, 5; BUILD selects the build directory, default build)
 set -euo pipefail

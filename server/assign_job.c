@@ -3,16 +3,24 @@
  * extended by assign jobs (POST /v1/clusterings/{id}/assign); see jobs.h.
  *
  * DESIGN
- * A cluster job's state (hl/statefile.h bytes) is stored under the job's id as version 1,
- * with the result's TTL, and its record gets state_version and state_n. An assign job:
+ * A cluster job's state (hl/statefile.h bytes) is stored under the job's id as version 1 (a
+ * base), with the result's TTL, and its record gets state_version and state_n. The decoded
+ * state also goes to this replica's state cache (state_cache.h) as version 1. An assign job:
  *   1. takes the clustering's lock in the store (token: its own id; TTL LOCK_TTL_MS), waiting
  *      with back-off while another assign holds it (polling its cancel hook, at most
  *      LOCK_WAIT_S), so assigns to one clustering run one at a time on every replica;
- *   2. reads the current version v, decodes it, runs hl_assign_run() and hl_assign_apply();
+ *   2. reads the head of the current version v (version and tag: one small request) and takes
+ *      the decoded state of exactly (v, tag) from the cache; on a miss (restart, another
+ *      replica wrote since, evicted) it reads the whole chain (base + deltas) and decodes it,
+ *      every CRC checked. It runs hl_assign_run() and hl_assign_apply() on that state;
  *   3. writes version v + 1 with the store's compare-and-set (nothing when no point was kept:
- *      all unassigned). It can only lose if its lock
- *      expired and another assign wrote meanwhile; it then starts again from 2 with the newer
- *      state (at most CAS_ATTEMPTS times), so no assign is ever lost or applied twice;
+ *      all unassigned): as a delta (the rows the assign added, O(batch) bytes), or as a new
+ *      base (compaction) when the chain would pass SRV_STATE_MAX_DELTAS deltas or its deltas
+ *      would pass COMPACT_NUM/COMPACT_DEN of the base's bytes, so a cold reader never replays
+ *      more than base * (1 + COMPACT_NUM/COMPACT_DEN). It can only lose if its lock expired and
+ *      another assign wrote meanwhile; it then drops its (changed) state and starts again from
+ *      2 with the newer version (at most CAS_ATTEMPTS times), so no assign is ever lost or
+ *      applied twice. Once written, the state goes back to the cache as (v + 1, new tag);
  *   4. refreshes the cluster job's record (state_version, state_n, and its TTL, so the record
  *      lives as long as the state it describes) while still holding the lock, releases the
  *      lock and stores its result (labels, scores, ids).
@@ -22,6 +30,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "result.h"
+#include "state_cache.h"
 
 #include "hl/statefile.h"
 
@@ -33,6 +42,8 @@
 #define LOCK_TTL_MS  300000 /* an assign holding the lock longer is covered by the CAS */
 #define LOCK_WAIT_S  600.0  /* then the job fails with a timeout */
 #define CAS_ATTEMPTS 3
+#define COMPACT_NUM  1 /* a new base once the deltas pass 1/2 of the base's bytes */
+#define COMPACT_DEN  2
 
 static void nap(double seconds)
 {
@@ -60,39 +71,47 @@ static void record_state(srv_ctx *ctx, const char *id, uint64_t version, size_t 
     srv_metrics_store_result(ctx->metrics, SRV_OP_JOB_UPDATE, st);
 }
 
-void srv__state_save(srv_ctx *ctx, srv_job *j, const hl_assign_state *s)
+void srv__state_save(srv_ctx *ctx, srv_job *j, hl_assign_state *s)
 {
     if (s == NULL)
         return;
     void *buf = NULL;
     size_t len = 0;
+    uint64_t tag = 0;
     hl_error e;
     hl_error_clear(&e);
     hl_status st = hl_statefile_encode(s, &buf, &len, NULL, &e);
     if (st == HL_OK) {
-        st = ctx->store->ops->state_put(ctx->store, j->id, buf, len, 1, ctx->cfg->result_ttl);
+        st = ctx->store->ops->state_put(ctx->store, j->id, buf, len, 1, ctx->cfg->result_ttl, &tag);
         srv_metrics_store_result(ctx->metrics, SRV_OP_RESULT_PUT, st);
-        if (st == HL_BUSY) /* an earlier attempt of this job saved the same state */
+        if (st == HL_BUSY) { /* an earlier attempt of this job saved the same state */
             st = HL_OK;
+            tag = 0; /* not known here: the cache would never match it */
+        }
     }
     free(buf);
-    if (st == HL_OK)
+    if (st == HL_OK) {
         record_state(ctx, j->id, 1, s->n, s->model_checksum, 0);
-    else
+        if (tag != 0)
+            srv_state_cache_put(ctx->state_cache, j->id, 1, tag, s);
+        else
+            hl_assign_state_free(s);
+    } else {
+        hl_assign_state_free(s);
         log_state(SRV_LOG_WARN, "clustering state not saved: assigns to this job will answer 404",
                   j->id, e.msg[0] != '\0' ? e.msg : hl_status_str(st));
+    }
 }
 
 void srv__state_copy(srv_ctx *ctx, const char *src, srv_job *j)
 {
     srv_store *s = ctx->store;
-    void *buf = NULL;
-    size_t len = 0;
-    uint64_t v = 0;
+    srv_state_chain c;
     srv_record r;
+    memset(&c, 0, sizeof(c));
     memset(&r, 0, sizeof(r));
-    hl_status st = s->ops->state_get(s, src, &buf, &len, &v);
-    if (st == HL_OK && v != 1)
+    hl_status st = s->ops->state_get(s, src, &c);
+    if (st == HL_OK && (c.head.version != 1 || c.head.n_deltas != 0))
         st = HL_BUSY; /* assigns changed it: it is no longer this request's clustering */
     if (st == HL_OK)
         st = s->ops->job_get(s, src, &r);
@@ -101,7 +120,7 @@ void srv__state_copy(srv_ctx *ctx, const char *src, srv_job *j)
     if (st == HL_OK && (n == NULL || crc == NULL))
         st = HL_NOTFOUND;
     if (st == HL_OK)
-        st = s->ops->state_put(s, j->id, buf, len, 1, ctx->cfg->result_ttl);
+        st = s->ops->state_put(s, j->id, c.base, c.base_len, 1, ctx->cfg->result_ttl, NULL);
     if (st == HL_OK)
         record_state(ctx, j->id, 1, (size_t)strtoull(n, NULL, 10), (uint32_t)strtoul(crc, NULL, 16),
                      0);
@@ -109,7 +128,7 @@ void srv__state_copy(srv_ctx *ctx, const char *src, srv_job *j)
         log_state(SRV_LOG_INFO, "cached clustering without a state: assigns will answer 404", j->id,
                   st == HL_BUSY ? "the source's state has changed" : hl_status_str(st));
     srv_record_free(&r);
-    free(buf);
+    srv_state_chain_free(&c);
 }
 
 /* Step 1: the clustering's lock. */
@@ -135,18 +154,44 @@ static hl_status take_lock(srv_ctx *ctx, srv_job *j, hl_error *err)
     }
 }
 
-/* Step 2 on one version: the assignment, applied; the next version's bytes in *out. */
-static hl_status assign_once(srv_ctx *ctx, srv_job *j, const void *buf, size_t len,
-                             hl_assignment **a, void **out, size_t *out_len, size_t *n_state,
-                             hl_error *err)
+/* Step 2, the state: from the cache when it holds exactly the version `h` names, else rebuilt
+ * from the store's chain (then *h is the head of the version read, which may be newer). */
+static hl_status load_state(srv_ctx *ctx, srv_job *j, srv_state_head *h, hl_assign_state **out,
+                            hl_error *err)
 {
-    hl_assign_state *s = NULL;
+    *out = srv_state_cache_take(ctx->state_cache, j->clustering, h->version, h->tag);
+    srv_metrics_state_cache(ctx->metrics, *out != NULL);
+    if (*out != NULL)
+        return HL_OK;
+    srv_store *s = ctx->store;
+    srv_state_chain c;
+    memset(&c, 0, sizeof(c));
+    hl_status st = s->ops->state_get(s, j->clustering, &c);
+    srv_metrics_store_result(ctx->metrics, SRV_OP_RESULT_GET, st);
+    if (st == HL_NOTFOUND)
+        return hl_error_set(err, HL_NOTFOUND, "clustering",
+                            "the state of clustering '%s' is gone (expired or deleted)",
+                            j->clustering);
+    if (st != HL_OK)
+        return hl_error_set(err, st, NULL, "reading the clustering state failed: %s",
+                            hl_status_str(st));
     hl_error local;
     hl_error_clear(&local);
-    hl_status st = hl_statefile_decode(buf, len, &s, &local);
+    st = hl_statefile_decode_chain(c.base, c.base_len, (const void *const *)c.deltas, c.delta_lens,
+                                   c.head.n_deltas, out, &local);
+    *h = c.head;
+    srv_state_chain_free(&c);
     if (st != HL_OK)
-        return hl_error_set(err, HL_INTERNAL, NULL, "the stored clustering state is corrupt: %s",
-                            local.msg);
+        return hl_error_set(err, HL_INTERNAL, NULL,
+                            "the stored clustering state (version %llu) is corrupt: %s",
+                            (unsigned long long)h->version, local.msg);
+    return HL_OK;
+}
+
+/* Step 2 on one state: the assignment, applied. On failure the state is unchanged. */
+static hl_status assign_once(srv_ctx *ctx, srv_job *j, hl_assign_state *s, hl_assignment **a,
+                             hl_error *err)
+{
     hl_assign_params p;
     hl_assign_params_default(&p);
     p.new_clusters = j->new_clusters;
@@ -154,15 +199,43 @@ static hl_status assign_once(srv_ctx *ctx, srv_job *j, const void *buf, size_t l
     p.n_threads = ctx->cfg->engine_threads;
     p.cancel = srv__job_cancel_hook(j);
     p.progress = srv__job_progress_hook(j);
-    st = hl_assign_run(s, j->model != NULL ? j->model->m : NULL, j->x.data, j->x.rows, j->x.cols,
-                       &p, a, err);
-    if (st == HL_OK)
+    hl_status st = hl_assign_run(s, j->model != NULL ? j->model->m : NULL, j->x.data, j->x.rows,
+                                 j->x.cols, &p, a, err);
+    if (st == HL_OK && (*a)->n_kept > 0)
         st = hl_assign_apply(s, *a, err);
+    return st;
+}
+
+/* Step 3: writes the state (grown since `mark`) as version h->version + 1, a delta or a new
+ * base; *tag the new version's tag. HL_BUSY when another write came first. */
+static hl_status write_next(srv_ctx *ctx, srv_job *j, const hl_assign_state *s,
+                            const hl_statefile_mark *mark, const srv_state_head *h, uint64_t *tag,
+                            hl_error *err)
+{
+    srv_store *store = ctx->store;
+    uint64_t v = h->version + 1, ttl = ctx->cfg->result_ttl;
+    void *buf = NULL;
+    size_t len = 0;
+    hl_status st = hl_statefile_delta_encode(s, mark, &buf, &len, err);
+    if (st != HL_OK)
+        return st;
+    int base =
+        h->n_deltas + 1 > SRV_STATE_MAX_DELTAS ||
+        (uint64_t)(h->delta_bytes + len) * COMPACT_DEN > (uint64_t)h->base_bytes * COMPACT_NUM;
+    if (!base) {
+        st = store->ops->state_append(store, j->clustering, buf, len, v, ttl, tag);
+        base = st == HL_RANGE; /* the chain is full after all: compact */
+    }
+    free(buf);
+    if (base) {
+        st = hl_statefile_encode(s, &buf, &len, NULL, err);
+        if (st == HL_OK)
+            st = store->ops->state_put(store, j->clustering, buf, len, v, ttl, tag);
+        free(buf);
+    }
+    srv_metrics_store_result(ctx->metrics, SRV_OP_RESULT_PUT, st);
     if (st == HL_OK)
-        st = hl_statefile_encode(s, out, out_len, NULL, err);
-    if (st == HL_OK)
-        *n_state = s->n;
-    hl_assign_state_free(s);
+        srv_metrics_state_write(ctx->metrics, base);
     return st;
 }
 
@@ -205,10 +278,8 @@ static hl_status assign_locked(srv_ctx *ctx, srv_job *j, hl_assignment **a, uint
     srv_store *s = ctx->store;
     hl_status st = HL_BUSY;
     for (int attempt = 0; attempt < CAS_ATTEMPTS && st == HL_BUSY; attempt++) {
-        void *buf = NULL, *next = NULL;
-        size_t len = 0, next_len = 0;
-        uint64_t v = 0;
-        st = s->ops->state_get(s, j->clustering, &buf, &len, &v);
+        srv_state_head h;
+        st = s->ops->state_head(s, j->clustering, &h);
         srv_metrics_store_result(ctx->metrics, SRV_OP_RESULT_GET, st);
         if (st == HL_NOTFOUND)
             return hl_error_set(err, HL_NOTFOUND, "clustering",
@@ -217,26 +288,35 @@ static hl_status assign_locked(srv_ctx *ctx, srv_job *j, hl_assignment **a, uint
         if (st != HL_OK)
             return hl_error_set(err, st, NULL, "reading the clustering state failed: %s",
                                 hl_status_str(st));
+        hl_assign_state *state = NULL;
+        st = load_state(ctx, j, &h, &state, err);
+        if (st != HL_OK)
+            return st;
         hl_assignment_free(*a);
         *a = NULL;
-        st = assign_once(ctx, j, buf, len, a, &next, &next_len, n_state, err);
-        free(buf);
-        if (st == HL_OK && (*a)->n_kept == 0) { /* nothing to add: the version stays */
-            *version = v;
-            free(next);
-            return HL_OK;
+        hl_statefile_mark mark;
+        hl_statefile_mark_of(state, &mark);
+        st = assign_once(ctx, j, state, a, err);
+        if (st != HL_OK || (*a)->n_kept == 0) { /* the state is unchanged: keep it */
+            *version = h.version;
+            *n_state = state->n;
+            srv_state_cache_put(ctx->state_cache, j->clustering, h.version, h.tag, state);
+            return st;
         }
+        srv_field f[3] = {{"stage", "store"}, {"level", "0"}, {"fraction", "0"}};
+        s->ops->job_update(s, j->id, f, 3, "running", 0);
+        uint64_t tag = 0;
+        st = write_next(ctx, j, state, &mark, &h, &tag, err);
+        *n_state = state->n;
         if (st == HL_OK) {
-            srv_field f[3] = {{"stage", "store"}, {"level", "0"}, {"fraction", "0"}};
-            s->ops->job_update(s, j->id, f, 3, "running", 0);
-            st = s->ops->state_put(s, j->clustering, next, next_len, v + 1, ctx->cfg->result_ttl);
-            srv_metrics_store_result(ctx->metrics, SRV_OP_RESULT_PUT, st);
-            if (st == HL_BUSY)
-                log_state(SRV_LOG_WARN, "assign lost the state's compare-and-set: retrying", j->id,
-                          "the lock expired and another assign wrote first");
-            *version = v + 1;
+            *version = h.version + 1;
+            srv_state_cache_put(ctx->state_cache, j->clustering, h.version + 1, tag, state);
+        } else {
+            hl_assign_state_free(state); /* it holds points no stored version has */
         }
-        free(next);
+        if (st == HL_BUSY)
+            log_state(SRV_LOG_WARN, "assign lost the state's compare-and-set: retrying", j->id,
+                      "the lock expired and another assign wrote first");
     }
     if (st == HL_BUSY)
         return hl_error_set(err, HL_BUSY, NULL,

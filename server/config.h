@@ -46,7 +46,8 @@ typedef struct srv_config {
     uint64_t max_dim;
     uint64_t result_ttl;
     uint64_t store_max_bytes;
-    char redis[SRV_PATH_MAX]; /* "" = embedded store */
+    uint64_t state_cache_bytes; /* decoded clustering states kept for assigns, 0 = none */
+    char redis[SRV_PATH_MAX];   /* "" = embedded store */
     char model_dir[SRV_PATH_MAX];
     char default_model[64];
     srv_log_level log_level;

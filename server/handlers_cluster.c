@@ -645,7 +645,7 @@ static hl_status resolve_clustering(srv_ctx *ctx, const srv_req *req, srv_resp *
     hl_error_clear(&e);
     srv_problem p = SRV_P_COUNT_;
     char detail[200] = "";
-    uint64_t v = 0;
+    srv_state_head head;
     if (kind != NULL && strcmp(kind, "assign") == 0) {
         p = SRV_P_CLUSTERING_NOT_FOUND;
         snprintf(detail, sizeof(detail), "'%s' is an assign job, not a clustering", id);
@@ -655,7 +655,7 @@ static hl_status resolve_clustering(srv_ctx *ctx, const srv_req *req, srv_resp *
     } else if (status != SRV_JOB_SUCCEEDED) {
         p = SRV_P_JOB_NO_RESULT;
         snprintf(detail, sizeof(detail), "clustering job '%s' did not succeed", id);
-    } else if (ver == NULL || ctx->store->ops->state_get(ctx->store, id, NULL, NULL, &v) != HL_OK) {
+    } else if (ver == NULL || ctx->store->ops->state_head(ctx->store, id, &head) != HL_OK) {
         p = SRV_P_CLUSTERING_NOT_FOUND;
         snprintf(detail, sizeof(detail),
                  "clustering '%s' has no stored state (not saved, expired or evicted)", id);

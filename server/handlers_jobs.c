@@ -10,6 +10,7 @@
 #include "metrics.h"
 #include "result.h"
 #include "server.h"
+#include "state_cache.h"
 
 #include "hl/npy.h"
 
@@ -202,6 +203,7 @@ hl_status srv_h_job_delete(srv_ctx *ctx, const srv_req *req, srv_resp *resp)
         return srv_resp_problem(resp, req, SRV_P_JOB_NOT_FINISHED, NULL,
                                 "job '%s' runs on another replica", id);
     hl_status ss = ctx->store->ops->state_delete(ctx->store, id); /* a clustering's state */
+    srv_state_cache_drop(ctx->state_cache, id);
     srv_metrics_store_result(ctx->metrics, SRV_OP_RESULT_DELETE, ss);
     hl_status ds = ctx->store->ops->job_delete(ctx->store, id);
     srv_metrics_store_result(ctx->metrics, SRV_OP_JOB_DELETE, ds);

@@ -175,7 +175,7 @@ hl_status srv__assign_execute(srv_ctx *ctx, srv_job *j, hl_error *err);
 
 /** Saves a finished cluster job's state as version 1 (assign_job.c); failures are logged and
  * leave the job without a state (assigns to it then answer 404). */
-void srv__state_save(srv_ctx *ctx, srv_job *j, const hl_assign_state *s);
+void srv__state_save(srv_ctx *ctx, srv_job *j, hl_assign_state *s);
 
 /** A cluster job answered from the cache of job `src` gets a copy of src's state when src
  * still has version 1 (no assign changed it); otherwise it has none. */

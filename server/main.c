@@ -17,6 +17,7 @@
 #include "metrics.h"
 #include "model_registry.h"
 #include "server.h"
+#include "state_cache.h"
 #include "stream_jobs.h"
 
 #include "hl/file.h"
@@ -247,12 +248,14 @@ int main(int argc, char **argv)
     }
     int rc = 1;
     if (srv_metrics_new(&ctx.metrics) == HL_OK && srv_jobs_new(&ctx.jobs) == HL_OK &&
+        srv_state_cache_new((size_t)cfg.state_cache_bytes, &ctx.state_cache) == HL_OK &&
         srv_jobq_new((size_t)cfg.queue_capacity, &ctx.queue) == HL_OK)
         rc = serve(&ctx);
     else
         fprintf(stderr, "hilanderd: out of memory at start\n");
     srv_jobq_free(ctx.queue);
     srv_jobs_free(ctx.jobs);
+    srv_state_cache_free(ctx.state_cache);
     srv_metrics_free(ctx.metrics);
     ctx.store->ops->destroy(ctx.store);
     srv_auth_free(ctx.auth);

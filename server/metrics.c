@@ -39,6 +39,7 @@ struct srv_metrics {
     atomic_uint_fast64_t jobs[5];
     hist stage[SRV_STAGE_COUNT_];
     atomic_uint_fast64_t points, cache_hits, cache_misses, computed;
+    atomic_uint_fast64_t state_hits, state_misses, state_writes[2]; /* [0] delta, [1] base */
     atomic_uint_fast64_t store_err[SRV_OP_COUNT_];
     atomic_int running;
 };
@@ -105,6 +106,21 @@ void srv_metrics_points(srv_metrics *m, uint64_t n)
 void srv_metrics_cache(srv_metrics *m, int hit)
 {
     atomic_fetch_add(hit ? &m->cache_hits : &m->cache_misses, 1);
+}
+
+void srv_metrics_state_cache(srv_metrics *m, int hit)
+{
+    atomic_fetch_add(hit ? &m->state_hits : &m->state_misses, 1);
+}
+
+void srv_metrics_state_write(srv_metrics *m, int base)
+{
+    atomic_fetch_add(&m->state_writes[base ? 1 : 0], 1);
+}
+
+uint64_t srv_metrics_state_cache_hits(srv_metrics *m)
+{
+    return atomic_load(&m->state_hits);
 }
 
 void srv_metrics_store_result(srv_metrics *m, srv_store_op op, hl_status st)
@@ -226,6 +242,24 @@ char *srv_metrics_render(srv_metrics *m, size_t queue_len, size_t *len)
                    (unsigned long long)atomic_load(&m->points),
                    (unsigned long long)atomic_load(&m->cache_hits),
                    (unsigned long long)atomic_load(&m->cache_misses));
+    srv_buf_printf(&b,
+                   "# HELP hilander_state_cache_hits_total Assigns that reused this replica's "
+                   "decoded clustering state.\n"
+                   "# TYPE hilander_state_cache_hits_total counter\n"
+                   "hilander_state_cache_hits_total %llu\n"
+                   "# HELP hilander_state_cache_misses_total Assigns that rebuilt the clustering "
+                   "state from the store.\n"
+                   "# TYPE hilander_state_cache_misses_total counter\n"
+                   "hilander_state_cache_misses_total %llu\n"
+                   "# HELP hilander_state_writes_total Clustering state versions written, as a "
+                   "delta or as a new base (compaction).\n"
+                   "# TYPE hilander_state_writes_total counter\n"
+                   "hilander_state_writes_total{kind=\"delta\"} %llu\n"
+                   "hilander_state_writes_total{kind=\"base\"} %llu\n",
+                   (unsigned long long)atomic_load(&m->state_hits),
+                   (unsigned long long)atomic_load(&m->state_misses),
+                   (unsigned long long)atomic_load(&m->state_writes[0]),
+                   (unsigned long long)atomic_load(&m->state_writes[1]));
     srv_buf_puts(&b, "# HELP hilander_store_errors_total Store operations that failed.\n"
                      "# TYPE hilander_store_errors_total counter\n");
     for (int o = 0; o < (int)SRV_OP_COUNT_; o++)

@@ -49,6 +49,11 @@ void srv_metrics_job_end(srv_metrics *m, int status /* srv_job_status */);
 void srv_metrics_stage(srv_metrics *m, srv_stage s, double seconds);
 void srv_metrics_points(srv_metrics *m, uint64_t n);
 void srv_metrics_cache(srv_metrics *m, int hit);
+/** Assigns: the decoded state reused (hit) or rebuilt from the store (miss); a state version
+ * written as a delta or as a new base. */
+void srv_metrics_state_cache(srv_metrics *m, int hit);
+void srv_metrics_state_write(srv_metrics *m, int base);
+uint64_t srv_metrics_state_cache_hits(srv_metrics *m);
 /** Counts a store failure (any status other than OK/NOTFOUND/BUSY). */
 void srv_metrics_store_result(srv_metrics *m, srv_store_op op, hl_status st);
 void srv_metrics_running(srv_metrics *m, int delta);

@@ -31,3 +31,15 @@ void srv_record_free(srv_record *r)
     r->names = NULL;
     r->values = NULL;
 }
+
+void srv_state_chain_free(srv_state_chain *c)
+{
+    if (c == NULL)
+        return;
+    free(c->base);
+    for (size_t i = 0; c->deltas != NULL && i < c->head.n_deltas; i++)
+        free(c->deltas[i]);
+    free(c->deltas);
+    free(c->delta_lens);
+    memset(c, 0, sizeof(*c));
+}

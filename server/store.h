@@ -17,11 +17,14 @@
  *   idem     Idempotency-Key -> "job id + body hash", set only if absent (SET NX EX).
  *   owner    an API key's name -> the ids of its jobs that may still be queued or running
  *            (per-key job limits; pruned by looking at the jobs' records, never decremented).
- *   state    a clustering's state for incremental assignment (hl/statefile.h bytes), keyed
- *            by the cluster job's id, versioned: version 1 is written when the cluster job
- *            succeeds, each assign writes the next one with a compare-and-set on the version.
- *            Readers always get one whole version; the old one stays readable until the new
- *            one is completely written.
+ *   state    a clustering's state for incremental assignment, keyed by the cluster job's
+ *            id, versioned: version 1 is written when the cluster job succeeds, each assign
+ *            writes the next one with a compare-and-set on the version. A version is a chain:
+ *            a base (a whole hl/statefile.h file) and the deltas (hl_statefile_delta_encode)
+ *            of the versions after it, at most SRV_STATE_MAX_DELTAS. state_put writes a new
+ *            base (the chain restarts there), state_append adds one delta. Readers always get
+ *            one whole version (state_get); the old one stays readable until the new one is
+ *            completely written, and a TTL or a delete covers the base and every delta.
  *   lock     a key held by one owner token for a bounded time (per-clustering mutual
  *            exclusion of assigns, across threads and replicas).
  * TTLs are in seconds; 0 means no expiry.
@@ -58,6 +61,32 @@ typedef struct srv_record {
     char **names;
     char **values;
 } srv_record;
+
+/** The deltas a state chain may hold; state_append answers HL_RANGE past it. */
+#define SRV_STATE_MAX_DELTAS 64
+
+/** What state_head reads of a clustering's state: a few numbers, never the bytes. */
+typedef struct srv_state_head {
+    uint64_t version;      /* the current version */
+    uint64_t tag;          /* identifies the write that made it (unique per write) */
+    uint64_t base_version; /* the version of the chain's base (version - n_deltas) */
+    size_t n_deltas;       /* deltas after the base */
+    size_t base_bytes;     /* bytes of the base */
+    size_t delta_bytes;    /* bytes of all the deltas */
+} srv_state_head;
+
+/** One whole version of a state (state_get): its head, the base and the deltas in order,
+ * all malloc'd; free with srv_state_chain_free. */
+typedef struct srv_state_chain {
+    srv_state_head head;
+    void *base;
+    size_t base_len;
+    void **deltas; /* head.n_deltas entries */
+    size_t *delta_lens;
+} srv_state_chain;
+
+/** Frees the bytes of a chain and zeroes it. */
+void srv_state_chain_free(srv_state_chain *c);
 
 /** Returns the value of a field or NULL. */
 const char *srv_record_get(const srv_record *r, const char *name);
@@ -111,14 +140,21 @@ typedef struct srv_store_ops {
     hl_status (*owner_admit)(srv_store *s, const char *owner, const char *job_id, unsigned limit,
                              uint64_t grace);
     hl_status (*owner_release)(srv_store *s, const char *owner, const char *job_id);
-    /* Clustering states. state_put writes `data` as version `version` (>= 1) of `id` only if
-     * the current version is version - 1 (0 = no state): HL_BUSY otherwise; the TTL applies
-     * to the new version. state_get returns the current version and, when `data` is not
-     * NULL, its bytes (HL_NOTFOUND without a state). state_delete removes every version. */
+    /* Clustering states. state_put writes the base `data` as version `version` (>= 1) of
+     * `id` only if the current version is version - 1 (0 = no state): HL_BUSY otherwise.
+     * state_append writes the delta `data` as version `version` (>= 2) on top of the current
+     * chain, only if the current version is version - 1 (HL_BUSY otherwise, also without a
+     * state) and the chain has fewer than SRV_STATE_MAX_DELTAS deltas (HL_RANGE). Both are
+     * atomic (the new version appears whole or not at all), give the TTL to the whole chain
+     * and store the new version's tag in *tag (may be NULL). state_head reads the current
+     * version's head (one small request); state_get reads the whole current version (its
+     * chain). Both answer HL_NOTFOUND without a state. state_delete removes every version. */
     hl_status (*state_put)(srv_store *s, const char *id, const void *data, size_t len,
-                           uint64_t version, uint64_t ttl);
-    hl_status (*state_get)(srv_store *s, const char *id, void **data, size_t *len,
-                           uint64_t *version);
+                           uint64_t version, uint64_t ttl, uint64_t *tag);
+    hl_status (*state_append)(srv_store *s, const char *id, const void *data, size_t len,
+                              uint64_t version, uint64_t ttl, uint64_t *tag);
+    hl_status (*state_head)(srv_store *s, const char *id, srv_state_head *out);
+    hl_status (*state_get)(srv_store *s, const char *id, srv_state_chain *out);
     hl_status (*state_delete)(srv_store *s, const char *id);
     /* Locks. lock takes `key` for `token` for ttl_ms milliseconds (HL_OK; taking it again
      * with the same token renews it) unless another token holds it (HL_BUSY). unlock releases

@@ -45,10 +45,13 @@ typedef struct entry {
     uint64_t hash;
     double expires; /* 0 = never */
     size_t bytes;
-    blob *blob;       /* K_RESULT, K_INPUT, K_STATE */
-    uint64_t version; /* K_STATE */
-    char *str;        /* K_CACHE, K_IDEM, K_OWNER ("id@seconds " per member), K_LOCK (token) */
-    srv_record rec;   /* K_JOB */
+    blob *blob;       /* K_RESULT, K_INPUT, K_STATE (the chain's base) */
+    uint64_t version; /* K_STATE: current version, its tag, the deltas after the base */
+    uint64_t tag;
+    blob **deltas; /* SRV_STATE_MAX_DELTAS slots, or NULL */
+    size_t n_deltas, delta_bytes;
+    char *str;      /* K_CACHE, K_IDEM, K_OWNER ("id@seconds " per member), K_LOCK (token) */
+    srv_record rec; /* K_JOB */
 } entry;
 
 typedef struct mem_store {
@@ -102,6 +105,9 @@ static void entry_free(entry *e)
         return;
     free(e->key);
     blob_unref(e->blob);
+    for (size_t i = 0; e->deltas != NULL && i < e->n_deltas; i++)
+        blob_unref(e->deltas[i]);
+    free(e->deltas);
     free(e->str);
     srv_record_free(&e->rec);
     free(e);
@@ -120,6 +126,7 @@ static size_t entry_size(const entry *e)
     size_t b = ENTRY_OVERHEAD + strlen(e->key) + 1;
     if (e->blob != NULL)
         b += e->blob->len;
+    b += e->delta_bytes + (e->deltas != NULL ? SRV_STATE_MAX_DELTAS * sizeof(blob *) : 0);
     if (e->str != NULL)
         b += strlen(e->str) + 1;
     return b + record_bytes(&e->rec);
@@ -752,8 +759,28 @@ static hl_status m_idem_replace(srv_store *base, const char *key, const char *ex
 
 /* ---- clustering states and locks ---- */
 
+/* A state chain is one entry: the base blob, the delta blobs and the version's tag, so a
+ * write (base or delta) and a read are each one critical section: readers see a whole
+ * version, and a TTL, an eviction or a delete covers the base and every delta at once. */
+static uint64_t next_tag(void)
+{
+    static atomic_uint_fast64_t counter;
+    return (uint64_t)atomic_fetch_add(&counter, 1) + 1;
+}
+
+static void head_of(const entry *e, srv_state_head *h)
+{
+    memset(h, 0, sizeof(*h));
+    h->version = e->version;
+    h->tag = e->tag;
+    h->n_deltas = e->n_deltas;
+    h->base_version = e->version - e->n_deltas;
+    h->base_bytes = e->blob != NULL ? e->blob->len : 0;
+    h->delta_bytes = e->delta_bytes;
+}
+
 static hl_status m_state_put(srv_store *base, const char *id, const void *data, size_t len,
-                             uint64_t version, uint64_t ttl)
+                             uint64_t version, uint64_t ttl, uint64_t *tag)
 {
     mem_store *s = (mem_store *)base;
     if (version < 1)
@@ -764,8 +791,10 @@ static hl_status m_state_put(srv_store *base, const char *id, const void *data, 
         return HL_NOMEM;
     }
     e->version = version;
+    e->tag = next_tag();
     e->hash = hash_key(K_STATE, id);
     e->bytes = entry_size(e);
+    uint64_t t = e->tag;
     entry *grave = NULL;
     uv_mutex_lock(&s->mu);
     entry *old = lookup(s, K_STATE, id, &grave);
@@ -787,35 +816,123 @@ static hl_status m_state_put(srv_store *base, const char *id, const void *data, 
     uv_mutex_unlock(&s->mu);
     entry_free(e);
     bury(grave);
+    if (st == HL_OK && tag != NULL)
+        *tag = t;
     return st;
 }
 
-static hl_status m_state_get(srv_store *base, const char *id, void **data, size_t *len,
-                             uint64_t *version)
+static hl_status m_state_append(srv_store *base, const char *id, const void *data, size_t len,
+                                uint64_t version, uint64_t ttl, uint64_t *tag)
+{
+    mem_store *s = (mem_store *)base;
+    if (version < 2)
+        return HL_INVAL;
+    blob *b = blob_new(data, len); /* copied outside the lock */
+    blob **slots = malloc(SRV_STATE_MAX_DELTAS * sizeof(blob *));
+    if (b == NULL || slots == NULL) {
+        blob_unref(b);
+        free(slots);
+        return HL_NOMEM;
+    }
+    uint64_t t = next_tag();
+    entry *grave = NULL;
+    uv_mutex_lock(&s->mu);
+    entry *e = lookup(s, K_STATE, id, &grave);
+    hl_status st = e != NULL && e->version == version - 1 ? HL_OK : HL_BUSY;
+    if (st == HL_OK && e->n_deltas >= SRV_STATE_MAX_DELTAS)
+        st = HL_RANGE;
+    size_t extra = b->len;
+    if (st == HL_OK && e->deltas == NULL)
+        extra += SRV_STATE_MAX_DELTAS * sizeof(blob *);
+    if (st == HL_OK)
+        st = make_room(s, extra, e, &grave);
+    if (st == HL_OK) {
+        if (e->deltas == NULL) {
+            e->deltas = slots;
+            slots = NULL;
+        }
+        e->delta_bytes += b->len;
+        e->deltas[e->n_deltas++] = b;
+        b = NULL;
+        e->version = version;
+        e->tag = t;
+        e->expires = ttl > 0 ? s->now(s->now_ud) + (double)ttl : 0.0;
+        size_t nb = entry_size(e);
+        s->bytes = s->bytes - e->bytes + nb;
+        e->bytes = nb;
+    }
+    uv_mutex_unlock(&s->mu);
+    blob_unref(b);
+    free(slots);
+    bury(grave);
+    if (st == HL_OK && tag != NULL)
+        *tag = t;
+    return st;
+}
+
+static hl_status m_state_head(srv_store *base, const char *id, srv_state_head *out)
 {
     mem_store *s = (mem_store *)base;
     entry *grave = NULL;
     uv_mutex_lock(&s->mu);
     entry *e = lookup(s, K_STATE, id, &grave);
-    blob *b = e != NULL ? e->blob : NULL;
-    if (b != NULL) {
-        atomic_fetch_add(&b->refs, 1);
-        *version = e->version;
+    if (e != NULL)
+        head_of(e, out);
+    uv_mutex_unlock(&s->mu);
+    bury(grave);
+    return e != NULL ? HL_OK : HL_NOTFOUND;
+}
+
+static hl_status m_state_get(srv_store *base, const char *id, srv_state_chain *out)
+{
+    mem_store *s = (mem_store *)base;
+    memset(out, 0, sizeof(*out));
+    blob *refs[SRV_STATE_MAX_DELTAS + 1];
+    size_t nref = 0;
+    srv_state_head h;
+    entry *grave = NULL;
+    uv_mutex_lock(&s->mu);
+    entry *e = lookup(s, K_STATE, id, &grave);
+    if (e != NULL) { /* references under the lock, copies after it */
+        head_of(e, &h);
+        refs[nref++] = e->blob;
+        for (size_t i = 0; i < e->n_deltas; i++)
+            refs[nref++] = e->deltas[i];
+        for (size_t i = 0; i < nref; i++)
+            atomic_fetch_add(&refs[i]->refs, 1);
     }
     uv_mutex_unlock(&s->mu);
     bury(grave);
-    if (b == NULL)
+    if (e == NULL)
         return HL_NOTFOUND;
     hl_status st = HL_OK;
-    if (data != NULL) {
-        *data = malloc(b->len > 0 ? b->len : 1);
-        if (*data == NULL)
+    out->head = h;
+    if (h.n_deltas > 0) {
+        out->deltas = calloc(h.n_deltas, sizeof(void *));
+        out->delta_lens = calloc(h.n_deltas, sizeof(size_t));
+        if (out->deltas == NULL || out->delta_lens == NULL)
             st = HL_NOMEM;
-        else if (b->len > 0)
-            memcpy(*data, b->data, b->len);
-        *len = b->len;
     }
-    blob_unref(b);
+    for (size_t i = 0; i < nref && st == HL_OK; i++) {
+        void *p = malloc(refs[i]->len > 0 ? refs[i]->len : 1);
+        if (p == NULL) {
+            st = HL_NOMEM;
+            break;
+        }
+        if (refs[i]->len > 0)
+            memcpy(p, refs[i]->data, refs[i]->len);
+        if (i == 0) {
+            out->base = p;
+            out->base_len = refs[i]->len;
+        } else {
+            out->deltas[i - 1] = p;
+            out->delta_lens[i - 1] = refs[i]->len;
+        }
+    }
+    for (size_t i = 0; i < nref; i++)
+        blob_unref(refs[i]);
+    if (st != HL_OK)
+        srv_state_chain_free(out);
     return st;
 }
 
@@ -915,6 +1032,8 @@ static const srv_store_ops mem_ops = {
     .owner_admit = m_owner_admit,
     .owner_release = m_owner_release,
     .state_put = m_state_put,
+    .state_append = m_state_append,
+    .state_head = m_state_head,
     .state_get = m_state_get,
     .state_delete = m_state_delete,
     .lock = m_lock,

@@ -94,9 +94,11 @@ hl_status srv__redis_blob_delete(rs_store *s, const char *prefix, const char *id
 
 /** Clustering states and locks (store_redis_state.c), as in store.h. */
 hl_status srv__redis_state_put(srv_store *base, const char *id, const void *data, size_t len,
-                               uint64_t version, uint64_t ttl);
-hl_status srv__redis_state_get(srv_store *base, const char *id, void **data, size_t *len,
-                               uint64_t *version);
+                               uint64_t version, uint64_t ttl, uint64_t *tag);
+hl_status srv__redis_state_append(srv_store *base, const char *id, const void *data, size_t len,
+                                  uint64_t version, uint64_t ttl, uint64_t *tag);
+hl_status srv__redis_state_head(srv_store *base, const char *id, srv_state_head *out);
+hl_status srv__redis_state_get(srv_store *base, const char *id, srv_state_chain *out);
 hl_status srv__redis_state_delete(srv_store *base, const char *id);
 hl_status srv__redis_lock(srv_store *base, const char *key, const char *token, uint64_t ttl_ms);
 hl_status srv__redis_unlock(srv_store *base, const char *key, const char *token);

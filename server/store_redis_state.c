@@ -2,17 +2,25 @@
  * store_redis_state.c - clustering states and locks in the Redis store (store.h).
  *
  * Keys:
- *   hl:state:{id}                  string  the current version and its write nonce, "n:g"
- *   hl:state:{id}:v{n}.{g}:{c}     string  chunk c of that version (store_redis_blob.c)
+ *   hl:state:{id}                  string  the current version's chain (the pointer):
+ *                                  "v:g:b:B:D:gb,gb+1,...,gv" = version v written with nonce g,
+ *                                  its base is version b (B bytes), then v - b deltas (D bytes
+ *                                  in all), and the nonce of every version from b to v
+ *   hl:state:{id}:v{n}.{g}:{c}     string  chunk c of version n written with nonce g: a base
+ *                                  (a whole state file) or a delta (store_redis_blob.c)
  *   hl:state:{id}:v{n}.{g}:meta    hash    its meta
  *   hl:lock:{key}                  string  the owner token, with a PX expiry
+ * A pointer "n:g" (written before deltas existed) reads as a base without deltas.
  *
  * A write stores version n as a new blob under its own nonce g (two writers racing for the
- * same version never share a blob), then moves the pointer with a compare-and-set script
- * (only from version n - 1), then deletes the blob of version n - 1. Until the pointer moves,
- * readers read n - 1 whole; a reader that loses a race with the delete (it read the pointer,
- * then the old blob vanished) reads the pointer again. A write that loses the CAS deletes its
- * own blob and returns HL_BUSY.
+ * same version never share a blob), then moves the pointer with a compare-and-set script.
+ * A base write (state_put) needs version n - 1 current and afterwards deletes the old chain's
+ * blobs. A delta write (state_append) needs exactly the chain it read (same pointer string)
+ * and, in the same script, renews the expiry of every blob of the chain, so the TTL covers
+ * the base and all the deltas. Until the pointer moves, readers read n - 1 whole; a reader
+ * that loses a race with the delete after a base write (it read the pointer, then a blob
+ * vanished) reads the pointer again. A write that loses the CAS deletes its own blob and
+ * returns HL_BUSY.
  */
 #include "store_redis_int.h"
 
@@ -22,9 +30,11 @@
 #include <string.h>
 
 #define RS_STATE_PREFIX   "hl:state:"
-#define RS_STATE_ATTEMPTS 8 /* reads racing a rewrite */
+#define RS_STATE_ATTEMPTS 8    /* reads racing a rewrite */
+#define RS_STATE_GRACE_MS 1000 /* chunks outlive their meta by this much (as blobs do) */
+#define RS_POINTER_MAX    (96 + 17 * (SRV_STATE_MAX_DELTAS + 1))
 
-/* KEYS: pointer; ARGV: expected current version (0 = none), new "n:g", ttl (0 = none). */
+/* KEYS: pointer; ARGV: expected current version (0 = none), new pointer, ttl (0 = none). */
 static const char LUA_STATE_CAS[] = "local cur = redis.call('GET', KEYS[1])\n"
                                     "local v = '0'\n"
                                     "if cur then v = string.match(cur, '^(%d+):') or 'x' end\n"
@@ -35,6 +45,30 @@ static const char LUA_STATE_CAS[] = "local cur = redis.call('GET', KEYS[1])\n"
                                     "  redis.call('SET', KEYS[1], ARGV[2])\n"
                                     "end\n"
                                     "return 1\n";
+
+/* KEYS: pointer, then the meta keys of every blob of the current chain; ARGV: expected
+ * pointer, new pointer, ttl (0 = none), chunk grace ms. 0 = the pointer changed, -1 = a blob
+ * of the chain is gone (expired), 1 = written and the chain's expiry renewed. */
+static const char LUA_STATE_APPEND[] =
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
+    "for i = 2, #KEYS do\n"
+    "  if redis.call('EXISTS', KEYS[i]) == 0 then return -1 end\n"
+    "end\n"
+    "local ttl = tonumber(ARGV[3])\n"
+    "if ttl > 0 then\n"
+    "  redis.call('SET', KEYS[1], ARGV[2], 'EX', ttl)\n"
+    "  for i = 2, #KEYS do\n"
+    "    local c = tonumber(redis.call('HGET', KEYS[i], 'count')) or 0\n"
+    "    local stem = string.sub(KEYS[i], 1, -5)\n"
+    "    for j = 0, c - 1 do\n"
+    "      redis.call('PEXPIRE', stem .. j, ttl * 1000 + tonumber(ARGV[4]))\n"
+    "    end\n"
+    "    redis.call('PEXPIRE', KEYS[i], ttl * 1000)\n"
+    "  end\n"
+    "else\n"
+    "  redis.call('SET', KEYS[1], ARGV[2])\n"
+    "end\n"
+    "return 1\n";
 
 /* KEYS: lock; ARGV: token, ttl ms. 1 = held by the token now, 0 = held by another. */
 static const char LUA_LOCK[] = "local v = redis.call('GET', KEYS[1])\n"
@@ -64,29 +98,105 @@ static char *version_id(const char *id, uint64_t v, uint64_t g)
     return p;
 }
 
-/* Parses a pointer value "n:g" (decimal version, hex nonce). */
-static int parse_pointer(const char *p, size_t len, uint64_t *v, uint64_t *g)
+/* A parsed pointer: the head and the nonce of every version from the base to the current. */
+typedef struct rs_chain {
+    srv_state_head head;
+    uint64_t gen[SRV_STATE_MAX_DELTAS + 1];
+    char text[RS_POINTER_MAX]; /* the pointer as read (the CAS of an append compares it) */
+} rs_chain;
+
+/* Parses all of p[0..n) as an unsigned number; 0 on junk or overflow. */
+static int parse_num(const char *p, size_t n, int base, uint64_t *out)
 {
-    char buf[48];
-    if (len == 0 || len >= sizeof(buf))
+    char buf[24];
+    if (n == 0 || n >= sizeof(buf))
         return 0;
-    memcpy(buf, p, len);
-    buf[len] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (!((c >= '0' && c <= '9') || (base == 16 && c >= 'a' && c <= 'f')))
+            return 0;
+    }
+    memcpy(buf, p, n);
+    buf[n] = '\0';
     char *end = NULL;
-    unsigned long long a = strtoull(buf, &end, 10);
-    if (end == buf || *end != ':' || a == 0)
+    unsigned long long v = strtoull(buf, &end, base);
+    if (end != buf + n || (base == 10 && n > 19) || (base == 16 && n > 16))
         return 0;
-    char *e2 = NULL;
-    unsigned long long b = strtoull(end + 1, &e2, 16);
-    if (e2 == end + 1 || *e2 != '\0')
-        return 0;
-    *v = (uint64_t)a;
-    *g = (uint64_t)b;
+    *out = (uint64_t)v;
     return 1;
 }
 
+/* Splits p[0..len) at `sep` into at most max fields; returns the count (0 when too many). */
+static size_t split(const char *p, size_t len, char sep, const char **f, size_t *fl, size_t max)
+{
+    size_t k = 0, start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i == len || p[i] == sep) {
+            if (k == max)
+                return 0;
+            f[k] = p + start;
+            fl[k++] = i - start;
+            start = i + 1;
+        }
+    }
+    return k;
+}
+
+/* Parses a pointer "v:g:b:B:D:gb,...,gv", or the older "n:g" (a base alone). */
+static int parse_pointer(const char *p, size_t len, rs_chain *c)
+{
+    memset(&c->head, 0, sizeof(c->head));
+    if (len == 0 || len >= sizeof(c->text))
+        return 0;
+    const char *f[6];
+    size_t fl[6];
+    size_t nf = split(p, len, ':', f, fl, 6);
+    uint64_t v = 0, g = 0, b = 0, bb = 0, db = 0;
+    if ((nf != 2 && nf != 6) || !parse_num(f[0], fl[0], 10, &v) || v == 0 ||
+        !parse_num(f[1], fl[1], 16, &g))
+        return 0;
+    memcpy(c->text, p, len);
+    c->text[len] = '\0';
+    c->head.version = v;
+    c->head.tag = g;
+    if (nf == 2) {
+        c->head.base_version = v;
+        c->gen[0] = g;
+        return 1;
+    }
+    if (!parse_num(f[2], fl[2], 10, &b) || b == 0 || b > v || v - b > SRV_STATE_MAX_DELTAS ||
+        !parse_num(f[3], fl[3], 10, &bb) || !parse_num(f[4], fl[4], 10, &db) || bb > SIZE_MAX ||
+        db > SIZE_MAX)
+        return 0;
+    const char *gf[SRV_STATE_MAX_DELTAS + 1];
+    size_t gl[SRV_STATE_MAX_DELTAS + 1];
+    size_t ng = split(f[5], fl[5], ',', gf, gl, SRV_STATE_MAX_DELTAS + 1);
+    if (ng != v - b + 1)
+        return 0;
+    for (size_t i = 0; i < ng; i++)
+        if (!parse_num(gf[i], gl[i], 16, &c->gen[i]))
+            return 0;
+    if (c->gen[ng - 1] != g)
+        return 0;
+    c->head.base_version = b;
+    c->head.n_deltas = (size_t)(v - b);
+    c->head.base_bytes = (size_t)bb;
+    c->head.delta_bytes = (size_t)db;
+    return 1;
+}
+
+/* Formats the pointer of chain c (its head and gens) into buf. */
+static void format_pointer(const rs_chain *c, char *buf, size_t cap)
+{
+    const srv_state_head *h = &c->head;
+    int n = snprintf(buf, cap, "%" PRIu64 ":%016" PRIx64 ":%" PRIu64 ":%zu:%zu:", h->version,
+                     h->tag, h->base_version, h->base_bytes, h->delta_bytes);
+    for (size_t i = 0; i <= h->n_deltas && n > 0 && (size_t)n < cap; i++)
+        n += snprintf(buf + n, cap - (size_t)n, "%s%016" PRIx64, i > 0 ? "," : "", c->gen[i]);
+}
+
 /* Reads the pointer: HL_NOTFOUND when there is no state. */
-static hl_status read_version(rs_store *s, const char *id, uint64_t *version, uint64_t *gen)
+static hl_status read_chain(rs_store *s, const char *id, rs_chain *c)
 {
     char *key = srv__redis_key(RS_STATE_PREFIX, id, NULL);
     if (key == NULL)
@@ -102,7 +212,7 @@ static hl_status read_version(rs_store *s, const char *id, uint64_t *version, ui
                 st = HL_NOTFOUND;
             else if (r->type != REDIS_REPLY_STRING)
                 st = srv__redis_reply_fail(&op, "GET state");
-            else if (!parse_pointer(r->str, r->len, version, gen))
+            else if (!parse_pointer(r->str, r->len, c))
                 st = srv__redis_fail(s, HL_CHECKSUM, "redis: %s is malformed", key);
             freeReplyObject(r);
         }
@@ -136,84 +246,244 @@ static hl_status delete_version(rs_store *s, const char *id, uint64_t v, uint64_
     return st;
 }
 
+/* Deletes every blob of a chain (best effort past the first failure). */
+static hl_status delete_chain(rs_store *s, const char *id, const rs_chain *c)
+{
+    hl_status st = HL_OK;
+    for (size_t i = 0; i <= c->head.n_deltas; i++) {
+        hl_status ds = delete_version(s, id, c->head.base_version + i, c->gen[i]);
+        if (ds != HL_OK && ds != HL_NOTFOUND && st == HL_OK)
+            st = ds;
+    }
+    return st;
+}
+
+static uint64_t new_gen(rs_store *s)
+{
+    return s->gen_seed + atomic_fetch_add(&s->gen_next, 1) * 0x9E3779B97F4A7C15ull;
+}
+
 hl_status srv__redis_state_put(srv_store *base, const char *id, const void *data, size_t len,
-                               uint64_t version, uint64_t ttl)
+                               uint64_t version, uint64_t ttl, uint64_t *tag)
 {
     rs_store *s = (rs_store *)base;
     if (!srv__redis_name_ok(id) || version < 1)
         return HL_INVAL;
     if (ttl > SRV_REDIS_MAX_TTL)
         return HL_RANGE;
-    uint64_t cur = 0, cur_gen = 0;
-    hl_status st = read_version(s, id, &cur, &cur_gen);
+    rs_chain *cur = calloc(2, sizeof(rs_chain));
+    if (cur == NULL)
+        return HL_NOMEM;
+    rs_chain *next = cur + 1;
+    hl_status st = read_chain(s, id, cur);
     if (st == HL_NOTFOUND)
-        cur = 0;
-    else if (st != HL_OK)
+        cur->head.version = 0;
+    else if (st != HL_OK) {
+        free(cur);
         return st;
-    if (cur != version - 1)
+    }
+    if (cur->head.version != version - 1) {
+        free(cur);
         return HL_BUSY; /* early: do not write a blob that cannot win */
-    uint64_t gen = s->gen_seed + atomic_fetch_add(&s->gen_next, 1) * 0x9E3779B97F4A7C15ull;
+    }
+    uint64_t gen = new_gen(s);
     char *vid = version_id(id, version, gen), *key = srv__redis_key(RS_STATE_PREFIX, id, NULL);
     if (vid == NULL || key == NULL) {
         free(vid);
         free(key);
+        free(cur);
         return HL_NOMEM;
     }
     st = srv__redis_blob_put(s, RS_STATE_PREFIX, vid, data, len, ttl);
     if (st == HL_OK) {
-        char expect[24], next[48], t[24];
+        next->head = (srv_state_head){
+            .version = version, .tag = gen, .base_version = version, .base_bytes = len};
+        next->gen[0] = gen;
+        char expect[24], ptr[RS_POINTER_MAX], t[24];
+        format_pointer(next, ptr, sizeof(ptr));
         snprintf(expect, sizeof(expect), "%" PRIu64, version - 1);
-        snprintf(next, sizeof(next), "%" PRIu64 ":%016" PRIx64, version, gen);
         snprintf(t, sizeof(t), "%" PRIu64, ttl);
         long long won = 0;
-        st = eval1(s, LUA_STATE_CAS, key, expect, next, t, &won);
+        st = eval1(s, LUA_STATE_CAS, key, expect, ptr, t, &won);
         if (st == HL_OK && won != 1)
             st = HL_BUSY;
         if (st == HL_BUSY) /* another writer moved the pointer first: drop ours */
             srv__redis_blob_delete(s, RS_STATE_PREFIX, vid);
     }
-    if (st == HL_OK && version > 1) /* best effort: it is no longer reachable */
-        delete_version(s, id, version - 1, cur_gen);
+    if (st == HL_OK && version > 1) /* best effort: the old chain is no longer reachable */
+        delete_chain(s, id, cur);
+    if (st == HL_OK && tag != NULL)
+        *tag = gen;
     free(vid);
     free(key);
+    free(cur);
     return st;
 }
 
-hl_status srv__redis_state_get(srv_store *base, const char *id, void **data, size_t *len,
-                               uint64_t *version)
+hl_status srv__redis_state_append(srv_store *base, const char *id, const void *data, size_t len,
+                                  uint64_t version, uint64_t ttl, uint64_t *tag)
 {
     rs_store *s = (rs_store *)base;
-    if (!srv__redis_name_ok(id) || version == NULL)
+    if (!srv__redis_name_ok(id) || version < 2)
         return HL_INVAL;
+    if (ttl > SRV_REDIS_MAX_TTL)
+        return HL_RANGE;
+    rs_chain *cur = calloc(2, sizeof(rs_chain));
+    if (cur == NULL)
+        return HL_NOMEM;
+    rs_chain *next = cur + 1;
+    hl_status st = read_chain(s, id, cur);
+    if (st == HL_NOTFOUND || (st == HL_OK && cur->head.version != version - 1))
+        st = HL_BUSY; /* early: do not write a blob that cannot win */
+    else if (st == HL_OK && cur->head.n_deltas >= SRV_STATE_MAX_DELTAS)
+        st = HL_RANGE;
+    if (st != HL_OK) {
+        free(cur);
+        return st;
+    }
+    size_t nk = cur->head.n_deltas + 2;
+    uint64_t gen = new_gen(s);
+    char *vid = version_id(id, version, gen);
+    const char **argv = calloc(nk + 7, sizeof(char *));
+    char **keys = calloc(nk, sizeof(char *));
+    st = vid != NULL && argv != NULL && keys != NULL ? HL_OK : HL_NOMEM;
+    if (st == HL_OK)
+        keys[0] = srv__redis_key(RS_STATE_PREFIX, id, NULL);
+    for (size_t i = 1; st == HL_OK && i < nk; i++) {
+        char *bid = version_id(id, cur->head.base_version + i - 1, cur->gen[i - 1]);
+        keys[i] = bid != NULL ? srv__redis_key(RS_STATE_PREFIX, bid, "meta") : NULL;
+        free(bid);
+    }
+    for (size_t i = 0; st == HL_OK && i < nk; i++)
+        if (keys[i] == NULL)
+            st = HL_NOMEM;
+    if (st == HL_OK)
+        st = srv__redis_blob_put(s, RS_STATE_PREFIX, vid, data, len, ttl);
+    if (st == HL_OK) {
+        *next = *cur;
+        next->head.version = version;
+        next->head.tag = gen;
+        next->head.n_deltas++;
+        next->head.delta_bytes += len;
+        next->gen[next->head.n_deltas] = gen;
+        char ptr[RS_POINTER_MAX], t[24], nk_s[24], grace[24];
+        format_pointer(next, ptr, sizeof(ptr));
+        snprintf(t, sizeof(t), "%" PRIu64, ttl);
+        snprintf(nk_s, sizeof(nk_s), "%zu", nk);
+        snprintf(grace, sizeof(grace), "%d", RS_STATE_GRACE_MS);
+        int argc = 0;
+        argv[argc++] = "EVAL";
+        argv[argc++] = LUA_STATE_APPEND;
+        argv[argc++] = nk_s;
+        for (size_t i = 0; i < nk; i++)
+            argv[argc++] = keys[i];
+        argv[argc++] = cur->text;
+        argv[argc++] = ptr;
+        argv[argc++] = t;
+        argv[argc++] = grace;
+        rs_op op;
+        long long won = 0;
+        st = srv__redis_op_begin(s, &op);
+        if (st == HL_OK)
+            st = srv__redis_op_end(&op, srv__redis_op_int(&op, &won, argc, argv, NULL));
+        if (st == HL_OK && won == 0)
+            st = HL_BUSY;
+        else if (st == HL_OK && won != 1) /* the chain is expiring under us */
+            st = srv__redis_fail(s, HL_NOTFOUND, "redis: state %s lost a blob of its chain", id);
+        if (st != HL_OK) /* ours is unreachable */
+            srv__redis_blob_delete(s, RS_STATE_PREFIX, vid);
+    }
+    if (st == HL_OK && tag != NULL)
+        *tag = gen;
+    for (size_t i = 0; keys != NULL && i < nk; i++)
+        free(keys[i]);
+    free(keys);
+    free(argv);
+    free(vid);
+    free(cur);
+    return st;
+}
+
+hl_status srv__redis_state_head(srv_store *base, const char *id, srv_state_head *out)
+{
+    rs_store *s = (rs_store *)base;
+    if (!srv__redis_name_ok(id) || out == NULL)
+        return HL_INVAL;
+    rs_chain *c = malloc(sizeof(*c));
+    if (c == NULL)
+        return HL_NOMEM;
+    hl_status st = read_chain(s, id, c);
+    if (st == HL_OK)
+        *out = c->head;
+    free(c);
+    return st;
+}
+
+/* Reads every blob of chain c into out; HL_NOTFOUND/HL_BUSY when one vanished or changed. */
+static hl_status read_blobs(rs_store *s, const char *id, const rs_chain *c, srv_state_chain *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->head = c->head;
+    size_t nd = c->head.n_deltas;
+    if (nd > 0) {
+        out->deltas = calloc(nd, sizeof(void *));
+        out->delta_lens = calloc(nd, sizeof(size_t));
+        if (out->deltas == NULL || out->delta_lens == NULL) {
+            srv_state_chain_free(out);
+            return HL_NOMEM;
+        }
+    }
+    hl_status st = HL_OK;
+    for (size_t i = 0; i <= nd && st == HL_OK; i++) {
+        char *vid = version_id(id, c->head.base_version + i, c->gen[i]);
+        if (vid == NULL) {
+            st = HL_NOMEM;
+            break;
+        }
+        st = srv__redis_blob_get(s, RS_STATE_PREFIX, vid, i == 0 ? &out->base : &out->deltas[i - 1],
+                                 i == 0 ? &out->base_len : &out->delta_lens[i - 1]);
+        free(vid);
+    }
+    if (st != HL_OK)
+        srv_state_chain_free(out);
+    return st;
+}
+
+hl_status srv__redis_state_get(srv_store *base, const char *id, srv_state_chain *out)
+{
+    rs_store *s = (rs_store *)base;
+    if (!srv__redis_name_ok(id) || out == NULL)
+        return HL_INVAL;
+    memset(out, 0, sizeof(*out));
+    rs_chain *c = calloc(2, sizeof(rs_chain));
+    if (c == NULL)
+        return HL_NOMEM;
+    rs_chain *again = c + 1;
     hl_status st = HL_BUSY;
     for (int attempt = 0; attempt < RS_STATE_ATTEMPTS; attempt++) {
-        uint64_t v = 0, g = 0, again = 0, again_g = 0;
-        st = read_version(s, id, &v, &g);
-        if (st != HL_OK || data == NULL) {
-            if (st == HL_OK)
-                *version = v;
-            return st;
+        st = read_chain(s, id, c);
+        if (st != HL_OK)
+            break;
+        st = read_blobs(s, id, c, out);
+        if (st == HL_OK || (st != HL_NOTFOUND && st != HL_BUSY))
+            break;
+        /* Gone or rewritten under us: a newer base replaced the chain, or it expired. */
+        hl_status again_st = read_chain(s, id, again);
+        if (again_st != HL_OK) {
+            st = again_st;
+            break;
         }
-        char *vid = version_id(id, v, g);
-        if (vid == NULL)
-            return HL_NOMEM;
-        st = srv__redis_blob_get(s, RS_STATE_PREFIX, vid, data, len);
-        free(vid);
-        if (st == HL_OK) {
-            *version = v;
-            return HL_OK;
+        if (strcmp(again->text, c->text) == 0 && st == HL_NOTFOUND) {
+            st = HL_NOTFOUND; /* expiring: the pointer outlives its blobs by a moment */
+            break;
         }
-        if (st != HL_NOTFOUND && st != HL_BUSY)
-            return st;
-        /* Gone or rewritten under us: a newer version replaced it, or it expired. */
-        hl_status again_st = read_version(s, id, &again, &again_g);
-        if (again_st != HL_OK)
-            return again_st;
-        if (again == v && again_g == g && st == HL_NOTFOUND)
-            return HL_NOTFOUND; /* expiring: the pointer outlives its blob by a moment */
+        st = HL_BUSY;
     }
-    return srv__redis_fail(s, st, "redis: state %s was rewritten during %d reads", id,
-                           RS_STATE_ATTEMPTS);
+    free(c);
+    if (st == HL_BUSY)
+        return srv__redis_fail(s, st, "redis: state %s was rewritten during %d reads", id,
+                               RS_STATE_ATTEMPTS);
+    return st;
 }
 
 hl_status srv__redis_state_delete(srv_store *base, const char *id)
@@ -221,13 +491,19 @@ hl_status srv__redis_state_delete(srv_store *base, const char *id)
     rs_store *s = (rs_store *)base;
     if (!srv__redis_name_ok(id))
         return HL_INVAL;
-    uint64_t v = 0, g = 0;
-    hl_status st = read_version(s, id, &v, &g);
-    if (st != HL_OK)
-        return st;
-    char *key = srv__redis_key(RS_STATE_PREFIX, id, NULL);
-    if (key == NULL)
+    rs_chain *c = malloc(sizeof(*c));
+    if (c == NULL)
         return HL_NOMEM;
+    hl_status st = read_chain(s, id, c);
+    if (st != HL_OK) {
+        free(c);
+        return st;
+    }
+    char *key = srv__redis_key(RS_STATE_PREFIX, id, NULL);
+    if (key == NULL) {
+        free(c);
+        return HL_NOMEM;
+    }
     rs_op op;
     st = srv__redis_op_begin(s, &op);
     if (st == HL_OK) {
@@ -236,8 +512,9 @@ hl_status srv__redis_state_delete(srv_store *base, const char *id)
         st = srv__redis_op_end(&op, srv__redis_op_int(&op, &n, 2, argv, NULL));
     }
     free(key);
-    hl_status ds = delete_version(s, id, v, g);
-    return st != HL_OK ? st : ds == HL_NOTFOUND ? HL_OK : ds;
+    hl_status ds = delete_chain(s, id, c);
+    free(c);
+    return st != HL_OK ? st : ds;
 }
 
 hl_status srv__redis_lock(srv_store *base, const char *key, const char *token, uint64_t ttl_ms)

@@ -190,8 +190,9 @@ static hl_status compute(srv_ctx *ctx, srv_job *j, hl_error *err)
     st = store_result(ctx, j, &r);
     hl_clustering_free(c);
     if (st == HL_OK)
-        srv__state_save(ctx, j, state);
-    hl_assign_state_free(state);
+        srv__state_save(ctx, j, state); /* takes the state */
+    else
+        hl_assign_state_free(state);
     srv_metrics_stage(ctx->metrics, SRV_STAGE_STORE, srv_mono() - t0);
     if (st != HL_OK)
         hl_error_set(err, st, NULL, "storing the result failed: %s", hl_status_str(st));

@@ -663,3 +663,278 @@ hl_status hl_statefile_load(const char *path, hl_assign_state **out, hl_error *e
     free(buf);
     return st == HL_OK ? HL_OK : hl__error_wrap(err, &local, path);
 }
+
+/* ------------------------------------------------------------------ deltas */
+
+/*
+ * A delta holds the rows a state gained since a mark: for every array of state_arrays() the
+ * rows [from, to) of its first dimension (fstats never grows), in table order, each 4-byte
+ * value little-endian. Both sides derive the arrays from the same function with the "from"
+ * and the "to" shapes, so names, order and row widths cannot disagree.
+ */
+#define SD_FIXED 64 /* fixed delta header bytes before the per-level sizes */
+#define SD_LEVEL 16 /* per level: u64 from_ln, u64 to_ln */
+
+enum {
+    SD_MAJOR = 4,
+    SD_MINOR = 6,
+    SD_HEADER_BYTES = 8,
+    SD_N_LEVELS = 12,
+    SD_FROM_N = 16,
+    SD_TO_N = 24,
+    SD_DIM = 32,
+    SD_N_ARRAYS = 36,
+    SD_CHECKSUM = 40,
+    SD_K = 44,
+    SD_TAU = 48,
+    SD_FLAGS = 52,
+    SD_PAYLOAD_BYTES = 56,
+};
+
+static const unsigned char sd_magic[4] = {'H', 'L', 'S', 'D'};
+
+void hl_statefile_mark_of(const hl_assign_state *s, hl_statefile_mark *m)
+{
+    memset(m, 0, sizeof(*m));
+    m->n = s->n;
+    m->n_levels = s->n_levels;
+    for (int l = 0; l < s->n_levels && l < HL_ASSIGN_MAX_LEVELS; l++)
+        m->ln[l] = s->levels[l].n;
+}
+
+/* Bytes of one row of array e (4-byte values). */
+static size_t row_bytes(const sf_array *e)
+{
+    return (e->ndim > 1 ? e->dims[1] : 1) * 4;
+}
+
+/* The payload bytes of a delta between two shapes of one state (same arrays), or 0 with
+ * HL_RANGE on overflow. */
+static hl_status delta_payload(const sf_array *from, const sf_array *to, size_t na, size_t *out)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < na; i++) {
+        size_t rows = to[i].dims[0] - from[i].dims[0], b;
+        if (hl_mul_size(rows, row_bytes(&to[i]), &b) != HL_OK || total > SIZE_MAX - b)
+            return HL_RANGE;
+        total += b;
+    }
+    *out = total;
+    return HL_OK;
+}
+
+hl_status hl_statefile_delta_encode(const hl_assign_state *s, const hl_statefile_mark *from,
+                                    void **out, size_t *len, hl_error *err)
+{
+    *out = NULL;
+    *len = 0;
+    if (s == NULL || from == NULL || from->n_levels != s->n_levels || from->n > s->n)
+        return hl_error_set(err, HL_INVAL, NULL, "the mark does not belong to this state");
+    for (int l = 0; l < s->n_levels; l++)
+        if (from->ln[l] > s->levels[l].n)
+            return hl_error_set(err, HL_INVAL, NULL, "the mark does not belong to this state");
+    sf_shape to_sh, from_sh;
+    shape_of(s, &to_sh);
+    from_sh = to_sh;
+    from_sh.n = from->n;
+    for (int l = 0; l < s->n_levels; l++)
+        from_sh.ln[l] = from->ln[l];
+    sf_array *a = malloc(2 * SF_MAX_ARRAYS * sizeof(sf_array));
+    if (a == NULL)
+        return hl_error_set(err, HL_NOMEM, NULL, "out of memory");
+    hl_assign_state tmp = *s; /* read only through the list */
+    size_t na = state_arrays(&to_sh, &tmp, a);
+    (void)state_arrays(&from_sh, &tmp, a + SF_MAX_ARRAYS);
+    size_t payload = 0;
+    if (delta_payload(a + SF_MAX_ARRAYS, a, na, &payload) != HL_OK) {
+        free(a);
+        return hl_error_set(err, HL_RANGE, NULL, "the delta is too large");
+    }
+    size_t hb = SD_FIXED + SD_LEVEL * (size_t)s->n_levels, total = hb + 4 + payload + 4;
+    unsigned char *b = calloc(total, 1);
+    if (b == NULL) {
+        free(a);
+        return hl_error_set(err, HL_NOMEM, NULL, "out of memory (%zu bytes)", total);
+    }
+    memcpy(b, sd_magic, 4);
+    hl__put_le16(b + SD_MAJOR, HL_STATEFILE_MAJOR);
+    hl__put_le16(b + SD_MINOR, HL_STATEFILE_MINOR);
+    hl__put_le32(b + SD_HEADER_BYTES, (uint32_t)hb);
+    hl__put_le32(b + SD_N_LEVELS, (uint32_t)s->n_levels);
+    hl__put_le64(b + SD_FROM_N, (uint64_t)from->n);
+    hl__put_le64(b + SD_TO_N, (uint64_t)s->n);
+    hl__put_le32(b + SD_DIM, (uint32_t)s->d);
+    hl__put_le32(b + SD_N_ARRAYS, (uint32_t)na);
+    hl__put_le32(b + SD_CHECKSUM, s->has_model ? s->model_checksum : 0);
+    hl__put_le32(b + SD_K, (uint32_t)s->k);
+    hl__put_le32(b + SD_TAU, hl__f32_bits(s->tau));
+    hl__put_le64(b + SD_PAYLOAD_BYTES, (uint64_t)payload);
+    for (int l = 0; l < s->n_levels; l++) {
+        hl__put_le64(b + SD_FIXED + SD_LEVEL * (size_t)l, (uint64_t)from->ln[l]);
+        hl__put_le64(b + SD_FIXED + SD_LEVEL * (size_t)l + 8, (uint64_t)s->levels[l].n);
+    }
+    hl__put_le32(b + hb, hl_crc32c(0, b, hb));
+    unsigned char *p = b + hb + 4;
+    for (size_t i = 0; i < na; i++) {
+        size_t r0 = a[SF_MAX_ARRAYS + i].dims[0], rows = a[i].dims[0] - r0, rb = row_bytes(&a[i]);
+        if (rows == 0)
+            continue;
+        sf_array part = a[i];
+        part.dims[0] = rows;
+        const unsigned char *src = (const unsigned char *)*a[i].slot + r0 * rb;
+        put_array(p, &part, src);
+        p += rows * rb;
+    }
+    hl__put_le32(p, hl_crc32c(0, b + hb + 4, payload));
+    free(a);
+    *out = b;
+    *len = total;
+    return HL_OK;
+}
+
+/* Header checks of a delta against the state it must extend; fills the "to" shape. */
+static hl_status delta_header(const unsigned char *b, size_t len, const hl_assign_state *s,
+                              sf_shape *to, size_t *hb_out, size_t *payload_out, hl_error *err)
+{
+    if (len < SD_FIXED + 8)
+        return hl_error_set(err, HL_FORMAT, NULL, "delta shorter than its header (%zu bytes)", len);
+    if (memcmp(b, sd_magic, 4) != 0)
+        return hl_error_set_at(err, HL_FORMAT, "magic", 0, "not a state delta (bad magic)");
+    if (hl__get_le16(b + SD_MAJOR) != HL_STATEFILE_MAJOR)
+        return hl_error_set_at(err, HL_VERSION, "major", SD_MAJOR, "unsupported delta version %u",
+                               (unsigned)hl__get_le16(b + 4));
+    uint32_t nl = hl__get_le32(b + SD_N_LEVELS);
+    size_t hb = hl__get_le32(b + SD_HEADER_BYTES);
+    if (nl > HL_ASSIGN_MAX_LEVELS || hb != SD_FIXED + SD_LEVEL * (size_t)nl || hb + 8 > len)
+        return hl_error_set_at(err, HL_FORMAT, "header_bytes", SD_HEADER_BYTES,
+                               "delta header size %zu is wrong for %u levels and %zu bytes", hb,
+                               (unsigned)nl, len);
+    if (hl__get_le32(b + hb) != hl_crc32c(0, b, hb))
+        return hl_error_set_at(err, HL_CHECKSUM, "header_crc", hb, "delta header CRC mismatch");
+    if (hl__get_le32(b + SD_FLAGS) != 0)
+        return hl_error_set_at(err, HL_FORMAT, "flags", SD_FLAGS, "non-zero delta flags");
+    if ((int)nl != s->n_levels || hl__get_le32(b + SD_DIM) != (uint32_t)s->d ||
+        hl__get_le32(b + SD_K) != (uint32_t)s->k ||
+        hl__get_le32(b + SD_TAU) != hl__f32_bits(s->tau) ||
+        hl__get_le32(b + SD_CHECKSUM) != (s->has_model ? s->model_checksum : 0))
+        return hl_error_set(err, HL_FORMAT, NULL,
+                            "the delta belongs to another clustering (levels, dim, k, tau or "
+                            "model differ)");
+    uint64_t from_n = hl__get_le64(b + SD_FROM_N), to_n = hl__get_le64(b + SD_TO_N);
+    if (from_n != s->n)
+        return hl_error_set_at(err, HL_FORMAT, "from_n", SD_FROM_N,
+                               "the delta extends %llu points, the state has %zu",
+                               (unsigned long long)from_n, s->n);
+    if (to_n < from_n || to_n > (uint64_t)INT32_MAX)
+        return hl_error_set_at(err, HL_FORMAT, "to_n", SD_TO_N, "bad delta point count %llu",
+                               (unsigned long long)to_n);
+    shape_of(s, to);
+    to->n = (size_t)to_n;
+    for (int l = 0; l < s->n_levels; l++) {
+        const unsigned char *q = b + SD_FIXED + SD_LEVEL * (size_t)l;
+        uint64_t f = hl__get_le64(q), t = hl__get_le64(q + 8);
+        if (f != s->levels[l].n || t < f || t > to_n)
+            return hl_error_set_at(err, HL_FORMAT, "levels", (size_t)(q - b),
+                                   "delta level %d sizes %llu..%llu do not extend %zu nodes", l,
+                                   (unsigned long long)f, (unsigned long long)t, s->levels[l].n);
+        to->ln[l] = (size_t)t;
+    }
+    *hb_out = hb;
+    *payload_out = (size_t)hl__get_le64(b + SD_PAYLOAD_BYTES);
+    return HL_OK;
+}
+
+/* Appends one delta to s. On failure the state's logical sizes are unchanged (arrays may have
+ * grown). */
+static hl_status delta_apply(hl_assign_state *s, const unsigned char *b, size_t len, hl_error *err)
+{
+    sf_shape to, from;
+    size_t hb = 0, payload = 0, want = 0;
+    hl_status st = delta_header(b, len, s, &to, &hb, &payload, err);
+    if (st != HL_OK)
+        return st;
+    shape_of(s, &from);
+    sf_array *a = malloc(2 * SF_MAX_ARRAYS * sizeof(sf_array));
+    if (a == NULL)
+        return hl_error_set(err, HL_NOMEM, NULL, "out of memory");
+    size_t na = state_arrays(&to, s, a);
+    (void)state_arrays(&from, s, a + SF_MAX_ARRAYS);
+    if (hl__get_le32(b + SD_N_ARRAYS) != (uint32_t)na)
+        st = hl_error_set_at(err, HL_FORMAT, "n_arrays", SD_N_ARRAYS,
+                             "the delta has %u arrays, the state %zu",
+                             (unsigned)hl__get_le32(b + SD_N_ARRAYS), na);
+    else if (delta_payload(a + SF_MAX_ARRAYS, a, na, &want) != HL_OK || want != payload ||
+             payload > len - hb - 8 || len - hb - 8 != payload)
+        st = hl_error_set_at(err, HL_FORMAT, "payload_bytes", SD_PAYLOAD_BYTES,
+                             "the delta's payload is %zu bytes, its sizes need %zu, the delta "
+                             "has room for %zu",
+                             payload, want, len - hb - 8);
+    else if (hl__get_le32(b + hb + 4 + payload) != hl_crc32c(0, b + hb + 4, payload))
+        st = hl_error_set(err, HL_CHECKSUM, "payload_crc", "delta payload CRC mismatch");
+    /* Grow every array first (the logical sizes stay), then copy the new rows. */
+    for (size_t i = 0; i < na && st == HL_OK; i++) {
+        if (a[i].fixed != NULL || a[i].dims[0] == a[SF_MAX_ARRAYS + i].dims[0])
+            continue;
+        size_t bytes;
+        void *q = NULL;
+        if (hl_mul_size(a[i].dims[0], row_bytes(&a[i]), &bytes) == HL_OK)
+            q = realloc(*a[i].slot, bytes > 0 ? bytes : 1);
+        if (q == NULL)
+            st = hl_error_set(err, HL_NOMEM, NULL, "out of memory growing the state");
+        else
+            *a[i].slot = q;
+    }
+    const unsigned char *p = b + hb + 4;
+    for (size_t i = 0; i < na && st == HL_OK; i++) {
+        size_t r0 = a[SF_MAX_ARRAYS + i].dims[0], rows = a[i].dims[0] - r0, rb = row_bytes(&a[i]);
+        if (rows == 0)
+            continue;
+        sf_array part = a[i];
+        part.dims[0] = rows;
+        st = copy_array(p, &part, (unsigned char *)*a[i].slot + r0 * rb, err);
+        p += rows * rb;
+    }
+    free(a);
+    if (st != HL_OK)
+        return st;
+    s->n = s->cap = to.n;
+    for (int l = 0; l < s->n_levels; l++)
+        s->levels[l].n = s->levels[l].cap = to.ln[l];
+    return HL_OK;
+}
+
+hl_status hl_statefile_decode_chain(const void *base, size_t base_len, const void *const *deltas,
+                                    const size_t *delta_lens, size_t n_deltas,
+                                    hl_assign_state **out, hl_error *err)
+{
+    *out = NULL;
+    hl_assign_state *s = NULL;
+    hl_status st = hl_statefile_decode(base, base_len, &s, err);
+    if (st != HL_OK)
+        return st;
+    for (size_t i = 0; i < n_deltas && st == HL_OK; i++) {
+        hl_error local;
+        hl_error_clear(&local);
+        if (deltas[i] == NULL) {
+            st = hl_error_set(err, HL_INVAL, NULL, "delta %zu of %zu: no data", i + 1, n_deltas);
+            break;
+        }
+        st = delta_apply(s, deltas[i], delta_lens[i], &local);
+        if (st != HL_OK)
+            hl_error_set(err, st, local.field[0] != '\0' ? local.field : NULL,
+                         "delta %zu of %zu: %s", i + 1, n_deltas, local.msg);
+    }
+    if (st == HL_OK && n_deltas > 0) {
+        hl_error local;
+        hl_error_clear(&local);
+        if (hl_assign_state_check(s, &local) != HL_OK)
+            st = hl_error_set(err, HL_FORMAT, local.field[0] != '\0' ? local.field : NULL,
+                              "bad clustering state after %zu deltas: %s", n_deltas, local.msg);
+    }
+    if (st != HL_OK) {
+        hl_assign_state_free(s);
+        return st;
+    }
+    *out = s;
+    return HL_OK;
+}

@@ -442,7 +442,8 @@ static void reader_redis(reader *rd, redisContext *c)
             freeReplyObject(p);
         return;
     }
-    /* "n:g": the version and the hex nonce of its blob, hl:state:{id}:v{n}.{g}:meta */
+    /* "n:g:...": the version and the hex nonce of its blob (a base or a delta),
+     * hl:state:{id}:v{n}.{g}:meta (store_redis_state.c) */
     char ver[32] = "", nonce[32] = "";
     if (sscanf(p->str, "%31[0-9]:%31[0-9a-f]", ver, nonce) != 2)
         READER_FAIL(rd, "redis: state pointer '%s' unreadable", p->str);
@@ -603,6 +604,15 @@ static void run_all(const int *ports, int n_ports, const rh_server *h)
     case_flow(ports[0], cid, stored);
     if (cid[0] == '\0')
         return;
+    if (n_ports == 1) { /* one replica: its assigns reused the state the cluster job left */
+        hresp m;
+        GET(ports[0], "/metrics", &m);
+        const char *name = "\nhilander_state_cache_hits_total ";
+        const char *at = m.body != NULL ? strstr(m.body, name) : NULL;
+        long long hits = at != NULL ? atoll(at + strlen(name)) : -1;
+        CHECK(hits >= 3, "state cache hits after case_flow: %lld", hits);
+        hfree(&m);
+    }
     case_errors(ports[n_ports - 1], cid, stored);
     case_delete(ports[0], cid, h);
     char big[40] = "";

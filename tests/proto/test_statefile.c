@@ -431,6 +431,130 @@ START_TEST(test_load_errors)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ deltas */
+
+/* One assign of `extra` blob points (seeded) applied to s; returns the delta it wrote. */
+static void *grow_delta(hl_assign_state *s, const hl_model *m, size_t extra, uint64_t seed,
+                        size_t *len)
+{
+    int32_t *y;
+    float *x = tu_blobs(extra, D, 40, 0.2f, 3, &y);
+    for (size_t i = 0; i < extra; i++) /* a few far points open new clusters */
+        if (i % 7 == 0)
+            x[i * D + (i + seed) % D] = -4.0f - (float)seed;
+    hl_assign_params ap;
+    hl_assign_params_default(&ap);
+    ap.model_checksum = 0xfeedu;
+    hl_statefile_mark mk;
+    hl_statefile_mark_of(s, &mk);
+    hl_assignment *a;
+    ck_assert_int_eq(hl_assign_run(s, m, x, extra, D, &ap, &a, NULL), HL_OK);
+    ck_assert_int_eq(hl_assign_apply(s, a, NULL), HL_OK);
+    hl_assignment_free(a);
+    void *d = NULL;
+    hl_error e;
+    hl_error_clear(&e);
+    ck_assert_msg(hl_statefile_delta_encode(s, &mk, &d, len, &e) == HL_OK, "%s", e.msg);
+    free(x);
+    free(y);
+    return d;
+}
+
+/* base + deltas decode to exactly the state the deltas were taken from (same file bytes),
+ * with and without a model; a chain of one base and no deltas is the base. */
+START_TEST(test_delta_chain)
+{
+    hl_model *m = lander();
+    for (int with_model = 0; with_model < 2; with_model++) {
+        const hl_model *mm = with_model ? m : NULL;
+        hl_assign_state *s = state(200, 0, mm, HL_NEW_OPEN);
+        size_t blen, dl[3];
+        void *base = encode(s, &blen), *d[3];
+        for (int i = 0; i < 3; i++)
+            d[i] = grow_delta(s, mm, 30 + 10 * (size_t)i, (uint64_t)i + 1, &dl[i]);
+        ck_assert_uint_lt(dl[0], blen / 2); /* O(batch), not O(state) */
+        hl_assign_state *t = NULL, *b0 = NULL;
+        hl_error e;
+        hl_error_clear(&e);
+        ck_assert_msg(
+            hl_statefile_decode_chain(base, blen, (const void *const *)d, dl, 3, &t, &e) == HL_OK,
+            "%s", e.msg);
+        check_same(s, t);
+        size_t l1, l2;
+        void *f1 = encode(s, &l1), *f2 = encode(t, &l2);
+        ck_assert_uint_eq(l1, l2);
+        ck_assert_mem_eq(f1, f2, l1);
+        ck_assert_int_eq(hl_statefile_decode_chain(base, blen, NULL, NULL, 0, &b0, NULL), HL_OK);
+        ck_assert_uint_eq(b0->n, 200);
+        /* Out of order or skipped: refused, naming the delta. */
+        hl_assign_state *u = NULL;
+        const void *skip[2] = {d[0], d[2]};
+        size_t skl[2] = {dl[0], dl[2]};
+        hl_error_clear(&e);
+        ck_assert_int_eq(hl_statefile_decode_chain(base, blen, skip, skl, 2, &u, &e), HL_FORMAT);
+        ck_assert_ptr_null(u);
+        ck_assert_msg(strstr(e.msg, "delta 2 of 2") != NULL, "%s", e.msg);
+        /* A delta applied to the wrong base: refused. */
+        hl_error_clear(&e);
+        ck_assert_int_eq(hl_statefile_decode_chain(f1, l1, (const void *const *)d, dl, 1, &u, &e),
+                         HL_FORMAT);
+        ck_assert_msg(strstr(e.msg, "delta 1 of 1") != NULL, "%s", e.msg);
+        free(f1);
+        free(f2);
+        hl_assign_state_free(t);
+        hl_assign_state_free(b0);
+        for (int i = 0; i < 3; i++)
+            free(d[i]);
+        free(base);
+        hl_assign_state_free(s);
+    }
+    hl_model_free(m);
+}
+END_TEST
+
+/* Every single-bit flip (bits 0 and 7 of each byte) and every truncation of a delta is
+ * refused with a one-line message; the state is never half-applied. */
+START_TEST(test_delta_flips)
+{
+    hl_assign_state *s = state(40, 0, NULL, HL_NEW_OPEN);
+    size_t blen, dlen;
+    void *base = encode(s, &blen);
+    unsigned char *d = grow_delta(s, NULL, 12, 5, &dlen);
+    unsigned char *c = malloc(dlen + 1);
+    for (size_t i = 0; i < dlen; i++) {
+        for (int bit = 0; bit < 8; bit += 7) {
+            memcpy(c, d, dlen);
+            c[i] ^= (unsigned char)(1u << bit);
+            const void *p = c;
+            hl_assign_state *t = NULL;
+            hl_error e;
+            hl_error_clear(&e);
+            hl_status st = hl_statefile_decode_chain(base, blen, &p, &dlen, 1, &t, &e);
+            EXPECT_MSG(st != HL_OK && t == NULL, "flip of delta byte %zu bit %d applied", i, bit);
+            EXPECT_MSG(e.code == st && strstr(e.msg, "delta 1 of 1") != NULL &&
+                           strchr(e.msg, '\n') == NULL,
+                       "flip of delta byte %zu: bad error '%s'", i, e.msg);
+        }
+    }
+    for (size_t n = 0; n < dlen + 1; n++) {
+        if (n == dlen)
+            continue;
+        memcpy(c, d, dlen);
+        c[dlen] = 0;
+        const void *p = c;
+        hl_assign_state *t = NULL;
+        hl_error e;
+        hl_error_clear(&e);
+        hl_status st = hl_statefile_decode_chain(base, blen, &p, &n, 1, &t, &e);
+        EXPECT_MSG(st != HL_OK && t == NULL, "delta cut to %zu bytes applied", n);
+    }
+    free(c);
+    free(d);
+    free(base);
+    hl_assign_state_free(s);
+}
+END_TEST
+
 Suite *statefile_suite(void);
 
 Suite *statefile_suite(void)
@@ -442,6 +566,8 @@ Suite *statefile_suite(void)
     tcase_add_test(tc, test_every_flip_and_truncation);
     tcase_add_test(tc, test_corruptions);
     tcase_add_test(tc, test_load_errors);
+    tcase_add_test(tc, test_delta_chain);
+    tcase_add_test(tc, test_delta_flips);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -46,11 +46,43 @@ static int is_version(const void *data, size_t len, uint64_t v)
     return ok;
 }
 
+/* state_put without the tag. */
+static hl_status sput(srv_store *s, const char *id, const void *p, size_t len, uint64_t v,
+                      uint64_t ttl)
+{
+    return s->ops->state_put(s, id, p, len, v, ttl, NULL);
+}
+
+/* The current version (state_head when d is NULL) and, with d, its bytes: the chain must be
+ * a base alone here (these cases write bases only). */
+static hl_status sget(srv_store *s, const char *id, void **d, size_t *len, uint64_t *v)
+{
+    if (d == NULL) {
+        srv_state_head h;
+        hl_status st = s->ops->state_head(s, id, &h);
+        if (st == HL_OK)
+            *v = h.version;
+        return st;
+    }
+    srv_state_chain c;
+    hl_status st = s->ops->state_get(s, id, &c);
+    if (st != HL_OK)
+        return st;
+    ck_assert_uint_eq(c.head.n_deltas, 0);
+    ck_assert_uint_eq(c.head.base_version, c.head.version);
+    *v = c.head.version;
+    *d = c.base;
+    *len = c.base_len;
+    c.base = NULL;
+    srv_state_chain_free(&c);
+    return HL_OK;
+}
+
 static void put_version(srv_store *s, const char *id, uint64_t v, uint64_t ttl, hl_status want)
 {
     size_t len;
     unsigned char *p = version_bytes(v, &len);
-    hl_status st = s->ops->state_put(s, id, p, len, v, ttl);
+    hl_status st = sput(s, id, p, len, v, ttl);
     ck_assert_msg(st == want, "%s: state_put v%llu: %s, want %s", g_backend.name,
                   (unsigned long long)v, hl_status_name(st), hl_status_name(want));
     free(p);
@@ -62,31 +94,31 @@ START_TEST(state_versions)
     void *d = NULL;
     size_t len = 0;
     uint64_t v = 0;
-    ck_assert_int_eq(s->ops->state_get(s, "c1", &d, &len, &v), HL_NOTFOUND);
-    ck_assert_int_eq(s->ops->state_get(s, "c1", NULL, NULL, &v), HL_NOTFOUND);
+    ck_assert_int_eq(sget(s, "c1", &d, &len, &v), HL_NOTFOUND);
+    ck_assert_int_eq(sget(s, "c1", NULL, NULL, &v), HL_NOTFOUND);
     put_version(s, "c1", 2, 0, HL_BUSY); /* the first version is 1 */
     put_version(s, "c1", 1, 0, HL_OK);
     put_version(s, "c1", 1, 0, HL_BUSY);
-    ck_assert_int_eq(s->ops->state_get(s, "c1", &d, &len, &v), HL_OK);
+    ck_assert_int_eq(sget(s, "c1", &d, &len, &v), HL_OK);
     ck_assert_uint_eq(v, 1);
     ck_assert(is_version(d, len, 1));
     free(d);
     put_version(s, "c1", 3, 0, HL_BUSY);
     put_version(s, "c1", 2, 0, HL_OK);
     v = 0;
-    ck_assert_int_eq(s->ops->state_get(s, "c1", NULL, NULL, &v), HL_OK);
+    ck_assert_int_eq(sget(s, "c1", NULL, NULL, &v), HL_OK);
     ck_assert_uint_eq(v, 2);
-    ck_assert_int_eq(s->ops->state_get(s, "c1", &d, &len, &v), HL_OK);
+    ck_assert_int_eq(sget(s, "c1", &d, &len, &v), HL_OK);
     ck_assert(is_version(d, len, 2));
     free(d);
     /* Independent of results, inputs and other states of the same id space. */
     ck_assert_int_eq(s->ops->result_put(s, "c1", "r", 1, 0), HL_OK);
-    ck_assert_int_eq(s->ops->state_get(s, "c2", NULL, NULL, &v), HL_NOTFOUND);
+    ck_assert_int_eq(sget(s, "c2", NULL, NULL, &v), HL_NOTFOUND);
     ck_assert_int_eq(s->ops->state_delete(s, "c1"), HL_OK);
-    ck_assert_int_eq(s->ops->state_get(s, "c1", &d, &len, &v), HL_NOTFOUND);
+    ck_assert_int_eq(sget(s, "c1", &d, &len, &v), HL_NOTFOUND);
     ck_assert_int_eq(s->ops->state_delete(s, "c1"), HL_NOTFOUND);
     put_version(s, "c1", 1, 0, HL_OK); /* after a delete the versions start again */
-    ck_assert_int_eq(s->ops->state_put(s, "c1", "x", 1, 0, 0), HL_INVAL);
+    ck_assert_int_eq(sput(s, "c1", "x", 1, 0, 0), HL_INVAL);
     void *r = NULL;
     ck_assert_int_eq(s->ops->result_get(s, "c1", &r, &len), HL_OK);
     free(r);
@@ -101,12 +133,12 @@ START_TEST(state_large_and_ttl)
     ck_assert_ptr_nonnull(big);
     for (size_t i = 0; i < SC_LARGE_BYTES; i++)
         big[i] = (unsigned char)(i * 2654435761u >> 13);
-    ck_assert_int_eq(s->ops->state_put(s, "big", big, SC_LARGE_BYTES, 1, 0), HL_OK);
-    ck_assert_int_eq(s->ops->state_put(s, "big", big, SC_LARGE_BYTES - 1, 2, 0), HL_OK);
+    ck_assert_int_eq(sput(s, "big", big, SC_LARGE_BYTES, 1, 0), HL_OK);
+    ck_assert_int_eq(sput(s, "big", big, SC_LARGE_BYTES - 1, 2, 0), HL_OK);
     void *d = NULL;
     size_t len = 0;
     uint64_t v = 0;
-    ck_assert_int_eq(s->ops->state_get(s, "big", &d, &len, &v), HL_OK);
+    ck_assert_int_eq(sget(s, "big", &d, &len, &v), HL_OK);
     ck_assert_uint_eq(v, 2);
     ck_assert_uint_eq(len, SC_LARGE_BYTES - 1);
     ck_assert(memcmp(d, big, len) == 0);
@@ -117,7 +149,7 @@ START_TEST(state_large_and_ttl)
     hl_status st = HL_OK;
     for (int i = 0; i < 50 && st == HL_OK; i++) {
         nap_ms(100);
-        st = s->ops->state_get(s, "short", NULL, NULL, &v);
+        st = sget(s, "short", NULL, NULL, &v);
     }
     ck_assert_int_eq(st, HL_NOTFOUND);
     s->ops->destroy(s);
@@ -135,12 +167,12 @@ static void *writer(void *arg)
     race *r = arg;
     for (int i = 0; i < 20; i++) {
         uint64_t v = 0;
-        hl_status st = r->s->ops->state_get(r->s, "hot", NULL, NULL, &v);
+        hl_status st = sget(r->s, "hot", NULL, NULL, &v);
         if (st != HL_OK && st != HL_NOTFOUND)
             continue;
         size_t len;
         unsigned char *p = version_bytes(v + 1, &len);
-        if (r->s->ops->state_put(r->s, "hot", p, len, v + 1, 0) == HL_OK)
+        if (sput(r->s, "hot", p, len, v + 1, 0) == HL_OK)
             atomic_fetch_add(&r->won, 1);
         free(p);
     }
@@ -155,7 +187,7 @@ static void *reader(void *arg)
         void *d = NULL;
         size_t len = 0;
         uint64_t v = 0;
-        hl_status st = r->s->ops->state_get(r->s, "hot", &d, &len, &v);
+        hl_status st = sget(r->s, "hot", &d, &len, &v);
         if ((st == HL_OK && !is_version(d, len, v)) ||
             (st != HL_OK && st != HL_NOTFOUND && st != HL_BUSY)) {
             fprintf(stderr, "%s: read of version %llu: %s, %zu bytes\n", g_backend.name,
@@ -184,11 +216,174 @@ START_TEST(state_concurrent_writers)
     for (int i = 0; i < 2; i++)
         pthread_join(rd[i], NULL);
     uint64_t v = 0;
-    ck_assert_int_eq(r.s->ops->state_get(r.s, "hot", NULL, NULL, &v), HL_OK);
+    ck_assert_int_eq(sget(r.s, "hot", NULL, NULL, &v), HL_OK);
     /* No lost update: every successful write made exactly one version. */
     ck_assert_uint_eq(v, (uint64_t)atomic_load(&r.won));
     ck_assert_int_ge(atomic_load(&r.won), 10);
     ck_assert_int_eq(atomic_load(&r.torn), 0);
+    r.s->ops->destroy(r.s);
+}
+END_TEST
+
+/* Deltas: the chain base + deltas, heads, tags, the CAS on appends, the cap on deltas, a new
+ * base restarting the chain, and a delete removing everything. */
+static void append_version(srv_store *s, const char *id, uint64_t v, uint64_t ttl, hl_status want,
+                           uint64_t *tag)
+{
+    size_t len;
+    unsigned char *p = version_bytes(v, &len);
+    hl_status st = s->ops->state_append(s, id, p, len, v, ttl, tag);
+    ck_assert_msg(st == want, "%s: state_append v%llu: %s, want %s", g_backend.name,
+                  (unsigned long long)v, hl_status_name(st), hl_status_name(want));
+    free(p);
+}
+
+/* The chain of `id` is base version b then deltas b+1..v, each with its version's bytes. */
+static void expect_chain(srv_store *s, const char *id, uint64_t b, uint64_t v)
+{
+    srv_state_chain c;
+    ck_assert_int_eq(s->ops->state_get(s, id, &c), HL_OK);
+    ck_assert_uint_eq(c.head.version, v);
+    ck_assert_uint_eq(c.head.base_version, b);
+    ck_assert_uint_eq(c.head.n_deltas, v - b);
+    ck_assert(is_version(c.base, c.base_len, b));
+    ck_assert_uint_eq(c.head.base_bytes, c.base_len);
+    size_t total = 0;
+    for (size_t i = 0; i < c.head.n_deltas; i++) {
+        ck_assert_msg(is_version(c.deltas[i], c.delta_lens[i], b + 1 + i), "%s: delta %zu",
+                      g_backend.name, i);
+        total += c.delta_lens[i];
+    }
+    ck_assert_uint_eq(c.head.delta_bytes, total);
+    srv_state_head h;
+    ck_assert_int_eq(s->ops->state_head(s, id, &h), HL_OK);
+    ck_assert_mem_eq(&h, &c.head, sizeof(h));
+    srv_state_chain_free(&c);
+}
+
+START_TEST(state_deltas)
+{
+    srv_store *s = make();
+    uint64_t t1 = 0, t2 = 0, t3 = 0;
+    append_version(s, "d1", 2, 0, HL_BUSY, NULL); /* no state yet */
+    ck_assert_int_eq(s->ops->state_append(s, "d1", "x", 1, 1, 0, NULL), HL_INVAL);
+    size_t len;
+    unsigned char *p = version_bytes(1, &len);
+    ck_assert_int_eq(s->ops->state_put(s, "d1", p, len, 1, 0, &t1), HL_OK);
+    free(p);
+    expect_chain(s, "d1", 1, 1);
+    append_version(s, "d1", 3, 0, HL_BUSY, NULL);
+    append_version(s, "d1", 2, 0, HL_OK, &t2);
+    append_version(s, "d1", 2, 0, HL_BUSY, NULL); /* the version is taken */
+    append_version(s, "d1", 3, 0, HL_OK, &t3);
+    ck_assert(t1 != t2 && t2 != t3 && t1 != t3);
+    srv_state_head h;
+    ck_assert_int_eq(s->ops->state_head(s, "d1", &h), HL_OK);
+    ck_assert_uint_eq(h.tag, t3);
+    expect_chain(s, "d1", 1, 3);
+    /* A new base restarts the chain; appends continue on it. */
+    put_version(s, "d1", 4, 0, HL_OK);
+    expect_chain(s, "d1", 4, 4);
+    append_version(s, "d1", 5, 0, HL_OK, NULL);
+    expect_chain(s, "d1", 4, 5);
+    /* At most SRV_STATE_MAX_DELTAS deltas. */
+    for (uint64_t v = 6; v < 5 + SRV_STATE_MAX_DELTAS; v++)
+        append_version(s, "d1", v, 0, HL_OK, NULL);
+    append_version(s, "d1", 5 + SRV_STATE_MAX_DELTAS, 0, HL_RANGE, NULL);
+    expect_chain(s, "d1", 4, 4 + SRV_STATE_MAX_DELTAS);
+    put_version(s, "d1", 5 + SRV_STATE_MAX_DELTAS, 0, HL_OK);
+    expect_chain(s, "d1", 5 + SRV_STATE_MAX_DELTAS, 5 + SRV_STATE_MAX_DELTAS);
+    append_version(s, "d1", 6 + SRV_STATE_MAX_DELTAS, 0, HL_OK, NULL);
+    ck_assert_int_eq(s->ops->state_delete(s, "d1"), HL_OK);
+    srv_state_chain c;
+    ck_assert_int_eq(s->ops->state_get(s, "d1", &c), HL_NOTFOUND);
+    ck_assert_int_eq(s->ops->state_head(s, "d1", &h), HL_NOTFOUND);
+    append_version(s, "d1", 2, 0, HL_BUSY, NULL);
+    s->ops->destroy(s);
+}
+END_TEST
+
+/* An append renews the TTL of the whole chain: the base written with a 2 s TTL is still
+ * there 2.4 s later because a delta was appended at 1.2 s, and the chain then expires as one. */
+START_TEST(state_deltas_ttl)
+{
+    srv_store *s = make();
+    put_version(s, "dt", 1, 2, HL_OK);
+    nap_ms(1200);
+    append_version(s, "dt", 2, 2, HL_OK, NULL);
+    nap_ms(1200);
+    expect_chain(s, "dt", 1, 2);
+    hl_status st = HL_OK;
+    srv_state_head h;
+    for (int i = 0; i < 60 && st == HL_OK; i++) {
+        nap_ms(100);
+        st = s->ops->state_head(s, "dt", &h);
+    }
+    ck_assert_int_eq(st, HL_NOTFOUND);
+    srv_state_chain c;
+    ck_assert_int_eq(s->ops->state_get(s, "dt", &c), HL_NOTFOUND);
+    s->ops->destroy(s);
+}
+END_TEST
+
+/* Appenders racing: each reads the head and appends the next version; every win makes
+ * exactly one version, and readers always see a whole chain (each delta its version's). */
+static void *appender(void *arg)
+{
+    race *r = arg;
+    for (int i = 0; i < 12; i++) {
+        srv_state_head h;
+        if (r->s->ops->state_head(r->s, "hotd", &h) != HL_OK || h.version >= SRV_STATE_MAX_DELTAS)
+            continue;
+        size_t len;
+        unsigned char *p = version_bytes(h.version + 1, &len);
+        if (r->s->ops->state_append(r->s, "hotd", p, len, h.version + 1, 0, NULL) == HL_OK)
+            atomic_fetch_add(&r->won, 1);
+        free(p);
+    }
+    return NULL;
+}
+
+static void *chain_reader(void *arg)
+{
+    race *r = arg;
+    while (!atomic_load(&r->stop)) {
+        srv_state_chain c;
+        hl_status st = r->s->ops->state_get(r->s, "hotd", &c);
+        int ok = st == HL_OK && c.head.base_version == 1 && is_version(c.base, c.base_len, 1);
+        for (size_t i = 0; ok && i < c.head.n_deltas; i++)
+            ok = is_version(c.deltas[i], c.delta_lens[i], 2 + i);
+        if (!ok) {
+            fprintf(stderr, "%s: chain read: %s\n", g_backend.name, hl_status_name(st));
+            atomic_fetch_add(&r->torn, 1);
+        }
+        if (st == HL_OK)
+            srv_state_chain_free(&c);
+    }
+    return NULL;
+}
+
+START_TEST(state_concurrent_appends)
+{
+    race r = {.s = make()};
+    atomic_init(&r.won, 0);
+    atomic_init(&r.torn, 0);
+    atomic_init(&r.stop, 0);
+    put_version(r.s, "hotd", 1, 0, HL_OK);
+    pthread_t w[SC_THREADS], rd;
+    ck_assert_int_eq(pthread_create(&rd, NULL, chain_reader, &r), 0);
+    for (int i = 0; i < SC_THREADS; i++)
+        ck_assert_int_eq(pthread_create(&w[i], NULL, appender, &r), 0);
+    for (int i = 0; i < SC_THREADS; i++)
+        pthread_join(w[i], NULL);
+    atomic_store(&r.stop, 1);
+    pthread_join(rd, NULL);
+    srv_state_head h;
+    ck_assert_int_eq(r.s->ops->state_head(r.s, "hotd", &h), HL_OK);
+    ck_assert_uint_eq(h.version, 1 + (uint64_t)atomic_load(&r.won));
+    ck_assert_int_ge(atomic_load(&r.won), 10);
+    ck_assert_int_eq(atomic_load(&r.torn), 0);
+    expect_chain(r.s, "hotd", 1, h.version);
     r.s->ops->destroy(r.s);
 }
 END_TEST
@@ -271,6 +466,9 @@ TCase *sc_state_tcase(const sc_backend *b)
     tcase_add_test(tc, state_versions);
     tcase_add_test(tc, state_large_and_ttl);
     tcase_add_test(tc, state_concurrent_writers);
+    tcase_add_test(tc, state_deltas);
+    tcase_add_test(tc, state_deltas_ttl);
+    tcase_add_test(tc, state_concurrent_appends);
     tcase_add_test(tc, lock_semantics);
     tcase_add_test(tc, lock_mutual_exclusion);
     return tc;

@@ -77,6 +77,45 @@ hl_status hl_statefile_save(const hl_assign_state *s, const char *path, hl_error
 /** Reads and decodes; errors name the file. */
 hl_status hl_statefile_load(const char *path, hl_assign_state **out, hl_error *err);
 
+/*
+ * Deltas: what a state gained since a mark (hl_assign_apply() only appends rows), so a store
+ * can keep a base file plus small deltas instead of rewriting the whole state per assign.
+ *
+ * Layout (little-endian; header_bytes = 64 + 16 * n_levels):
+ *     0  char[4] magic "HLSD"          32  u32 dim
+ *     4  u16 major (1), u16 minor (0)  36  u32 n_arrays (of the state, as in the table above)
+ *     8  u32 header_bytes              40  u32 model checksum (0 without a model)
+ *    12  u32 n_levels                  44  u32 k, 48 f32 tau, 52 u32 flags (0)
+ *    16  u64 from_n, 24 u64 to_n       56  u64 payload_bytes
+ *    64  per level: u64 from_ln, u64 to_ln
+ *   u32 header_crc (CRC-32C of the header_bytes before it), then the payload: for every array
+ *   of the state in file order, its rows [from, to) (fstats never grows), then u32 payload_crc.
+ * A delta applies only to a state whose sizes are exactly its "from" sizes and whose levels,
+ * dim, k, tau and model checksum match; anything else, a CRC mismatch, a wrong length or a
+ * NaN/Inf value is refused with a one-line message.
+ */
+
+/** The sizes of a state (points and nodes per level), where a delta starts. */
+typedef struct hl_statefile_mark {
+    size_t n;
+    int n_levels;
+    size_t ln[HL_ASSIGN_MAX_LEVELS];
+} hl_statefile_mark;
+
+void hl_statefile_mark_of(const hl_assign_state *s, hl_statefile_mark *m);
+
+/** Encodes the rows `s` gained since `from` (a mark of the same state taken before
+ * hl_assign_apply()). O(new rows); the state is not re-checked. HL_INVAL for a mark of another
+ * state, HL_NOMEM. */
+hl_status hl_statefile_delta_encode(const hl_assign_state *s, const hl_statefile_mark *from,
+                                    void **out, size_t *len, hl_error *err);
+
+/** Decodes a base state file and applies n_deltas deltas in order, verifying every CRC, then
+ * runs hl_assign_state_check() on the result. Errors name the delta ("delta 3 of 5: ..."). */
+hl_status hl_statefile_decode_chain(const void *base, size_t base_len, const void *const *deltas,
+                                    const size_t *delta_lens, size_t n_deltas,
+                                    hl_assign_state **out, hl_error *err);
+
 #ifdef __cplusplus
 }
 #endif
