@@ -47,6 +47,7 @@ typedef struct srv_config {
     uint64_t result_ttl;
     uint64_t store_max_bytes;
     uint64_t state_cache_bytes; /* decoded clustering states kept for assigns, 0 = none */
+    uint64_t body_pool_bytes;   /* request body buffers kept for reuse, 0 = none */
     char redis[SRV_PATH_MAX];   /* "" = embedded store */
     char model_dir[SRV_PATH_MAX];
     char default_model[64];

@@ -577,6 +577,7 @@ hl_status srv_h_cluster(srv_ctx *ctx, const srv_req *req, srv_resp *resp)
     memset(&a, 0, sizeof(a));
     if (j->x.owned == NULL && req->body->data != NULL) {
         j->body = req->body->data; /* zero-copy: the matrix views the request's bytes */
+        j->body_cap = req->body->cap;
         req->body->data = NULL;
     }
     if (srv_cache_key(j->x.data, j->x.rows, j->x.cols, model->name, model->checksum, &p,
@@ -751,6 +752,7 @@ hl_status srv_h_assign(srv_ctx *ctx, const srv_req *req, srv_resp *resp)
     memset(&a, 0, sizeof(a));
     if (j->x.owned == NULL && req->body->data != NULL) {
         j->body = req->body->data;
+        j->body_cap = req->body->cap;
         req->body->data = NULL;
     }
     srv_metrics_stage(ctx->metrics, SRV_STAGE_PARSE, srv_mono() - t0);

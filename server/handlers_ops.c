@@ -1,4 +1,5 @@
 /* handlers_ops.c - /livez, /readyz, /metrics and /openapi.yaml. */
+#include "bodies.h"
 #include "jobs.h"
 #include "metrics.h"
 #include "model_registry.h"
@@ -52,7 +53,9 @@ hl_status srv_h_metrics(srv_ctx *ctx, const srv_req *req, srv_resp *resp)
 {
     (void)req;
     size_t len;
-    char *body = srv_metrics_render(ctx->metrics, srv_jobq_length(ctx->queue), &len);
+    srv_bodies_stats bs;
+    srv_bodies_get_stats(ctx->bodies, &bs);
+    char *body = srv_metrics_render(ctx->metrics, srv_jobq_length(ctx->queue), &bs, &len);
     if (body == NULL)
         return HL_NOMEM;
     resp->status = 200;

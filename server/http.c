@@ -15,6 +15,7 @@
 #include "http.h"
 
 #include "auth.h"
+#include "bodies.h"
 #include "jobs.h"
 #include "log.h"
 #include "metrics.h"
@@ -383,8 +384,8 @@ static enum MHD_Result first_call(srv_http *h, struct MHD_Connection *c, const c
         return answer_problem(cs, SRV_P_BODY_TOO_LARGE, d, NULL);
     }
     if ((cs->req.route->flags & SRV_BODY_ANY) != 0 && cl != NULL && len > 0) {
-        cs->body.data = malloc((size_t)len); /* one allocation, no copies while streaming */
-        cs->body.cap = cs->body.data != NULL ? (size_t)len : 0;
+        /* One buffer (from the pool: pages already mapped), no copies while streaming. */
+        cs->body.data = srv_bodies_get(cs->http->ctx->bodies, (size_t)len, &cs->body.cap);
     }
     return MHD_YES;
 }
@@ -394,9 +395,10 @@ static void append_body(conn_state *cs, const char *data, size_t n)
     srv_body *b = &cs->body;
     if (cs->overflow || cs->oom || (cs->req.route->flags & SRV_BODY_ANY) == 0)
         return; /* discarded */
+    srv_bodies *pool = cs->http->ctx->bodies;
     if (b->len + n > cs->http->ctx->cfg->max_body_bytes) {
         cs->overflow = 1;
-        free(b->data);
+        srv_bodies_put(pool, b->data, b->cap);
         b->data = NULL;
         b->len = b->cap = 0;
         return;
@@ -407,13 +409,17 @@ static void append_body(conn_state *cs, const char *data, size_t n)
             cap *= 2;
         if (cap > cs->http->ctx->cfg->max_body_bytes)
             cap = (size_t)cs->http->ctx->cfg->max_body_bytes;
-        char *p = realloc(b->data, cap);
+        size_t got;
+        char *p = srv_bodies_get(pool, cap, &got);
         if (p == NULL) {
             cs->oom = 1;
             return;
         }
+        if (b->len > 0)
+            memcpy(p, b->data, b->len);
+        srv_bodies_put(pool, b->data, b->cap);
         b->data = p;
-        b->cap = cap;
+        b->cap = got;
     }
     memcpy(b->data + b->len, data, n);
     b->len += n;
@@ -524,7 +530,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
         "error",       toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? NULL : "connection"};
     srv_log(status >= 500 ? SRV_LOG_WARN : SRV_LOG_INFO, "request", kv, 7);
     srv_req_deinit(&cs->req);
-    free(cs->body.data);
+    srv_bodies_put(h->ctx->bodies, cs->body.data, cs->body.cap);
     srv_job_release(cs->wait_job);
     free(cs);
     atomic_fetch_sub(&h->inflight, 1);

@@ -6,6 +6,8 @@
  */
 #include "jobs.h"
 
+#include "bodies.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,7 +101,7 @@ void srv_job_retain(srv_job *j)
 static void free_input(srv_job *j)
 {
     hl_fmatrix_free(&j->x);
-    free(j->body);
+    srv_bodies_put(j->ctx != NULL ? j->ctx->bodies : NULL, j->body, j->body_cap);
     j->body = NULL;
     free(j->ids); /* one block: the pointers and the strings (hl/json_codec.h) */
     j->ids = NULL;

@@ -47,7 +47,8 @@ struct srv_job {
     char request_id[SRV_ID_MAX + 8];
     atomic_int status; /* srv_job_status, mirrors the store */
     atomic_int cancel; /* srv_job_stop: why the engine should stop (0 = it should not) */
-    char *body;        /* owned bytes the input matrix may view */
+    char *body;        /* owned bytes the input matrix may view (ctx->bodies) */
+    size_t body_cap;   /* body's capacity, to give it back to ctx->bodies */
     hl_fmatrix x;      /* the input (owned or a view into body) */
     char **ids;        /* n strings or NULL (owned) */
     int32_t *labels;   /* n true labels or NULL (owned) */

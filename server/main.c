@@ -8,6 +8,7 @@
  * default model that does not exist (one line on stderr); 1 for other start failures.
  */
 #include "auth.h"
+#include "bodies.h"
 #include "config.h"
 #include "healthcheck.h"
 #include "http.h"
@@ -249,6 +250,7 @@ int main(int argc, char **argv)
     int rc = 1;
     if (srv_metrics_new(&ctx.metrics) == HL_OK && srv_jobs_new(&ctx.jobs) == HL_OK &&
         srv_state_cache_new((size_t)cfg.state_cache_bytes, &ctx.state_cache) == HL_OK &&
+        (ctx.bodies = srv_bodies_new((size_t)cfg.body_pool_bytes)) != NULL &&
         srv_jobq_new((size_t)cfg.queue_capacity, &ctx.queue) == HL_OK)
         rc = serve(&ctx);
     else
@@ -256,6 +258,7 @@ int main(int argc, char **argv)
     srv_jobq_free(ctx.queue);
     srv_jobs_free(ctx.jobs);
     srv_state_cache_free(ctx.state_cache);
+    srv_bodies_free(ctx.bodies);
     srv_metrics_free(ctx.metrics);
     ctx.store->ops->destroy(ctx.store);
     srv_auth_free(ctx.auth);

@@ -1,6 +1,8 @@
 /* metrics.c - lock-free Prometheus series; see metrics.h. */
 #include "metrics.h"
 
+#include "bodies.h"
+
 #include "buf.h"
 
 #include <stdatomic.h>
@@ -206,7 +208,8 @@ static void render_requests(srv_metrics *m, srv_buf *b)
     }
 }
 
-char *srv_metrics_render(srv_metrics *m, size_t queue_len, size_t *len)
+char *srv_metrics_render(srv_metrics *m, size_t queue_len, const srv_bodies_stats *bodies,
+                         size_t *len)
 {
     srv_buf b;
     srv_buf_init(&b, 16384);
@@ -260,6 +263,16 @@ char *srv_metrics_render(srv_metrics *m, size_t queue_len, size_t *len)
                    (unsigned long long)atomic_load(&m->state_misses),
                    (unsigned long long)atomic_load(&m->state_writes[0]),
                    (unsigned long long)atomic_load(&m->state_writes[1]));
+    if (bodies != NULL)
+        srv_buf_printf(&b,
+                       "# HELP hilander_body_pool_bytes Request-body buffers kept for reuse.\n"
+                       "# TYPE hilander_body_pool_bytes gauge\nhilander_body_pool_bytes %zu\n"
+                       "# HELP hilander_body_buffers_total Large request-body buffers handed "
+                       "out, reused from the pool or newly allocated.\n"
+                       "# TYPE hilander_body_buffers_total counter\n"
+                       "hilander_body_buffers_total{source=\"pool\"} %llu\n"
+                       "hilander_body_buffers_total{source=\"new\"} %llu\n",
+                       bodies->bytes, bodies->reused, bodies->fresh);
     srv_buf_puts(&b, "# HELP hilander_store_errors_total Store operations that failed.\n"
                      "# TYPE hilander_store_errors_total counter\n");
     for (int o = 0; o < (int)SRV_OP_COUNT_; o++)

@@ -62,7 +62,11 @@ uint64_t srv_metrics_cache_hits(srv_metrics *m);
 uint64_t srv_metrics_jobs_computed(srv_metrics *m);
 void srv_metrics_computed(srv_metrics *m);
 
-/** Renders every series; queue_len is the current queue length. malloc'd text. */
-char *srv_metrics_render(srv_metrics *m, size_t queue_len, size_t *len);
+struct srv_bodies_stats;
+
+/** Renders every series; queue_len is the current queue length, `bodies` the body pool's
+ * figures (NULL: none). malloc'd text. */
+char *srv_metrics_render(srv_metrics *m, size_t queue_len, const struct srv_bodies_stats *bodies,
+                         size_t *len);
 
 #endif

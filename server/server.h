@@ -54,6 +54,7 @@ typedef struct srv_ctx {
     srv_jobq *queue; /* bounded FIFO the workers pop */
     srv_metrics *metrics;
     struct srv_state_cache *state_cache; /* decoded states for assigns; NULL = none */
+    struct srv_bodies *bodies;           /* request body buffers for reuse; NULL = none */
     atomic_int draining;
     char replica[64];
     /* Redis mode (--redis): jobs go through the stream hl:jobs (stream_jobs.c); the
