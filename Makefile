@@ -4,7 +4,7 @@ JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 30
 # make run: seconds the listener stays open after Ctrl-C/SIGTERM (hilanderd's default is 30)
 DRAIN ?= 2
-FUZZ_TARGETS ?= npy rawf32 modelfile json_request query statefile
+FUZZ_TARGETS ?= npy rawf32 modelfile json_request query statefile statechain
 CMAKE_FLAGS ?=
 PORT     ?= 8080
 

@@ -178,8 +178,9 @@ hl_status srv__assign_execute(srv_ctx *ctx, srv_job *j, hl_error *err);
  * leave the job without a state (assigns to it then answer 404). */
 void srv__state_save(srv_ctx *ctx, srv_job *j, hl_assign_state *s);
 
-/** A cluster job answered from the cache of job `src` gets a copy of src's state when src
- * still has version 1 (no assign changed it); otherwise it has none. */
+/** A cluster job answered from the cache of job `src` gets a clone of src's state when src
+ * still has version 1 (no assign changed it); otherwise it has none. The clone is made in the
+ * store (state_clone): the state's bytes never pass through the calling thread. */
 void srv__state_copy(srv_ctx *ctx, const char *src, srv_job *j);
 
 /** The problem object stored in a failed job's "error" field. */

@@ -156,6 +156,16 @@ typedef struct srv_store_ops {
     hl_status (*state_head)(srv_store *s, const char *id, srv_state_head *out);
     hl_status (*state_get)(srv_store *s, const char *id, srv_state_chain *out);
     hl_status (*state_delete)(srv_store *s, const char *id);
+    /* Makes the current base of `src` version 1 of `dst` without the bytes passing through
+     * the caller: only if src's current version is exactly `src_version` and has no deltas
+     * (HL_BUSY otherwise: the source changed; HL_NOTFOUND without a state) and dst has no
+     * state (HL_BUSY). Atomic (dst's version 1 appears whole or not at all), with `ttl` for
+     * dst's chain and dst's new tag in *tag (may be NULL). The two states are independent
+     * from then on: writing, deleting or expiring one never changes the other. The embedded
+     * store shares the immutable base blob (reference counted, no copy); Redis copies it
+     * server-side (COPY, Redis >= 6.2). */
+    hl_status (*state_clone)(srv_store *s, const char *src, const char *dst, uint64_t src_version,
+                             uint64_t ttl, uint64_t *tag);
     /* Locks. lock takes `key` for `token` for ttl_ms milliseconds (HL_OK; taking it again
      * with the same token renews it) unless another token holds it (HL_BUSY). unlock releases
      * it only when `token` holds it (HL_NOTFOUND otherwise, e.g. after it expired). */

@@ -12,6 +12,11 @@
  * still no room, the write fails with HL_NOMEM. Result and input bytes are immutable refcounted
  * blobs: they are copied in before the lock is taken and copied out after it is released (the
  * reader holds a reference meanwhile), so no big allocation or memcpy ever happens under the lock.
+ * A clustering state's base blob is immutable too: state_clone gives the clone's entry another
+ * reference to the source's base (deltas are new blobs of each entry), so a cache hit never
+ * copies a state. A shared base is accounted in full in every entry that holds it: the byte
+ * count may overstate the memory in use (eviction can start early) but never understates it,
+ * and each entry's bytes stay its own whichever of them is evicted or deleted first.
  *
  * Lock order: one mutex (s->mu) guards the table, the LRU and the byte count; no other lock
  * is taken while it is held. Blobs are freed after the mutex is released.
@@ -263,6 +268,18 @@ static void grow(mem_store *s)
     s->nbuckets = nb;
 }
 
+/* Links a fully built entry (hash and bytes set) into the table and the LRU. */
+static void link_entry(mem_store *s, entry *e)
+{
+    grow(s);
+    entry **slot = &s->buckets[e->hash & (s->nbuckets - 1)];
+    e->hnext = *slot;
+    *slot = e;
+    lru_push_front(s, e);
+    s->bytes += e->bytes;
+    s->count++;
+}
+
 /* Inserts a fully built entry `e` (replacing any entry with its key unless nx). Takes e. */
 static hl_status insert(mem_store *s, entry *e, int nx, char **existing)
 {
@@ -281,13 +298,7 @@ static hl_status insert(mem_store *s, entry *e, int nx, char **existing)
             remove_entry(s, old, &grave);
         st = make_room(s, e->bytes, NULL, &grave);
         if (st == HL_OK) {
-            grow(s);
-            entry **slot = &s->buckets[e->hash & (s->nbuckets - 1)];
-            e->hnext = *slot;
-            *slot = e;
-            lru_push_front(s, e);
-            s->bytes += e->bytes;
-            s->count++;
+            link_entry(s, e);
             e = NULL;
         }
     }
@@ -804,13 +815,7 @@ static hl_status m_state_put(srv_store *base, const char *id, const void *data, 
     if (st == HL_OK)
         st = make_room(s, e->bytes, NULL, &grave);
     if (st == HL_OK) {
-        grow(s);
-        entry **slot = &s->buckets[e->hash & (s->nbuckets - 1)];
-        e->hnext = *slot;
-        *slot = e;
-        lru_push_front(s, e);
-        s->bytes += e->bytes;
-        s->count++;
+        link_entry(s, e);
         e = NULL;
     }
     uv_mutex_unlock(&s->mu);
@@ -941,6 +946,47 @@ static hl_status m_state_delete(srv_store *s, const char *id)
     return del((mem_store *)s, K_STATE, id);
 }
 
+static hl_status m_state_clone(srv_store *base, const char *src, const char *dst,
+                               uint64_t src_version, uint64_t ttl, uint64_t *tag)
+{
+    mem_store *s = (mem_store *)base;
+    if (src_version < 1 || strcmp(src, dst) == 0)
+        return HL_INVAL;
+    entry *e = entry_new(K_STATE, dst, ttl, s);
+    if (e == NULL)
+        return HL_NOMEM;
+    e->version = 1;
+    e->tag = next_tag();
+    e->hash = hash_key(K_STATE, dst);
+    uint64_t t = e->tag;
+    entry *grave = NULL;
+    hl_status st = HL_OK;
+    uv_mutex_lock(&s->mu);
+    entry *from = lookup(s, K_STATE, src, &grave);
+    if (from == NULL)
+        st = HL_NOTFOUND;
+    else if (from->version != src_version || from->n_deltas != 0)
+        st = HL_BUSY; /* the source moved on: it is no longer the state asked for */
+    else if (lookup(s, K_STATE, dst, &grave) != NULL)
+        st = HL_BUSY;
+    if (st == HL_OK) {
+        e->blob = from->blob; /* immutable: shared, never copied */
+        atomic_fetch_add(&e->blob->refs, 1);
+        e->bytes = entry_size(e);
+        st = make_room(s, e->bytes, from, &grave); /* (evicting the source would free nothing) */
+    }
+    if (st == HL_OK) {
+        link_entry(s, e);
+        e = NULL;
+    }
+    uv_mutex_unlock(&s->mu);
+    entry_free(e); /* a refused clone drops its reference here, outside the lock */
+    bury(grave);
+    if (st == HL_OK && tag != NULL)
+        *tag = t;
+    return st;
+}
+
 static hl_status m_lock(srv_store *base, const char *key, const char *token, uint64_t ttl_ms)
 {
     mem_store *s = (mem_store *)base;
@@ -1036,6 +1082,7 @@ static const srv_store_ops mem_ops = {
     .state_head = m_state_head,
     .state_get = m_state_get,
     .state_delete = m_state_delete,
+    .state_clone = m_state_clone,
     .lock = m_lock,
     .unlock = m_unlock,
     .ping = m_ping,

@@ -894,6 +894,7 @@ static const srv_store_ops rs_ops = {
     .state_head = srv__redis_state_head,
     .state_get = srv__redis_state_get,
     .state_delete = srv__redis_state_delete,
+    .state_clone = srv__redis_state_clone,
     .lock = srv__redis_lock,
     .unlock = srv__redis_unlock,
     .ping = rs_ping,

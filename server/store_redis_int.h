@@ -100,6 +100,8 @@ hl_status srv__redis_state_append(srv_store *base, const char *id, const void *d
 hl_status srv__redis_state_head(srv_store *base, const char *id, srv_state_head *out);
 hl_status srv__redis_state_get(srv_store *base, const char *id, srv_state_chain *out);
 hl_status srv__redis_state_delete(srv_store *base, const char *id);
+hl_status srv__redis_state_clone(srv_store *base, const char *src, const char *dst,
+                                 uint64_t src_version, uint64_t ttl, uint64_t *tag);
 hl_status srv__redis_lock(srv_store *base, const char *key, const char *token, uint64_t ttl_ms);
 hl_status srv__redis_unlock(srv_store *base, const char *key, const char *token);
 

@@ -21,6 +21,15 @@
  * that loses a race with the delete after a base write (it read the pointer, then a blob
  * vanished) reads the pointer again. A write that loses the CAS deletes its own blob and
  * returns HL_BUSY.
+ *
+ * A clone (state_clone, a cache hit) never moves the bytes through the server: one script
+ * (LUA_STATE_CLONE) checks the source's pointer is still exactly the one read (version
+ * src_version, a base alone) and that the destination has no state, COPYs the base's chunks
+ * and meta to a blob of the destination's own (v1 under a new nonce, its meta's gen renewed),
+ * gives them the destination's TTL (COPY would keep the source's) and only then sets the
+ * destination's pointer: the clone appears whole or not at all, and shares no key with the
+ * source, so deleting or expiring either leaves the other intact. COPY needs Redis >= 6.2 (as
+ * XAUTOCLAIM does, store_redis_stream.c).
  */
 #include "store_redis_int.h"
 
@@ -67,6 +76,44 @@ static const char LUA_STATE_APPEND[] =
     "  end\n"
     "else\n"
     "  redis.call('SET', KEYS[1], ARGV[2])\n"
+    "end\n"
+    "return 1\n";
+
+/* KEYS: source pointer, destination pointer, the source base's meta, the destination
+ * base's meta (chunk c of a blob is its meta key with "meta" replaced by c). ARGV: expected
+ * source pointer, destination pointer before and after the base's size (taken from the
+ * source's meta), ttl (0 = none), chunk grace ms, the new blob's gen. 1 = cloned, 0 = the
+ * source's pointer changed (or is gone), -1 = a blob of the source is gone (expiring),
+ * -2 = the destination has a state. Nothing is written unless it returns 1. */
+static const char LUA_STATE_CLONE[] =
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
+    "if redis.call('EXISTS', KEYS[2]) == 1 then return -2 end\n"
+    "local c = tonumber(redis.call('HGET', KEYS[3], 'count'))\n"
+    "local size = redis.call('HGET', KEYS[3], 'size')\n"
+    "if not c or not size then return -1 end\n"
+    "local src = string.sub(KEYS[3], 1, -5)\n"
+    "local dst = string.sub(KEYS[4], 1, -5)\n"
+    "for j = 0, c - 1 do\n"
+    "  if redis.call('EXISTS', src .. j) == 0 then return -1 end\n"
+    "end\n"
+    "local ttl = tonumber(ARGV[4])\n"
+    "for j = 0, c - 1 do\n"
+    "  redis.call('COPY', src .. j, dst .. j, 'REPLACE')\n"
+    "  if ttl > 0 then\n"
+    "    redis.call('PEXPIRE', dst .. j, ttl * 1000 + tonumber(ARGV[5]))\n"
+    "  else\n"
+    "    redis.call('PERSIST', dst .. j)\n"
+    "  end\n"
+    "end\n"
+    "redis.call('COPY', KEYS[3], KEYS[4], 'REPLACE')\n"
+    "redis.call('HSET', KEYS[4], 'gen', ARGV[6])\n"
+    "local ptr = ARGV[2] .. size .. ARGV[3]\n"
+    "if ttl > 0 then\n"
+    "  redis.call('PEXPIRE', KEYS[4], ttl * 1000)\n"
+    "  redis.call('SET', KEYS[2], ptr, 'EX', ttl)\n"
+    "else\n"
+    "  redis.call('PERSIST', KEYS[4])\n"
+    "  redis.call('SET', KEYS[2], ptr)\n"
     "end\n"
     "return 1\n";
 
@@ -515,6 +562,99 @@ hl_status srv__redis_state_delete(srv_store *base, const char *id)
     hl_status ds = delete_chain(s, id, c);
     free(c);
     return st != HL_OK ? st : ds;
+}
+
+/* Runs LUA_STATE_CLONE for source chain `c` (a base alone) into version 1 of `dst` under
+ * nonce `gen`; *result its reply. *aborted is set when Redis answered with an error (the
+ * script stopped, maybe after copying some chunks). */
+static hl_status clone_script(rs_store *s, const char *src, const char *dst, const rs_chain *c,
+                              uint64_t gen, uint64_t ttl, long long *result, int *aborted)
+{
+    *aborted = 0;
+    char *sid = version_id(src, c->head.base_version, c->gen[0]);
+    char *did = version_id(dst, 1, gen);
+    char *keys[4] = {srv__redis_key(RS_STATE_PREFIX, src, NULL),
+                     srv__redis_key(RS_STATE_PREFIX, dst, NULL),
+                     sid != NULL ? srv__redis_key(RS_STATE_PREFIX, sid, "meta") : NULL,
+                     did != NULL ? srv__redis_key(RS_STATE_PREFIX, did, "meta") : NULL};
+    hl_status st = HL_OK;
+    for (int i = 0; i < 4; i++)
+        if (keys[i] == NULL)
+            st = HL_NOMEM;
+    if (st == HL_OK) {
+        /* The pointer format_pointer would write for a base alone of version 1, its byte
+         * count (known in the script, from the source's meta) left out. */
+        char before[48], after[32], t[24], grace[16], g[20];
+        snprintf(before, sizeof(before), "1:%016" PRIx64 ":1:", gen);
+        snprintf(after, sizeof(after), ":0:%016" PRIx64, gen);
+        snprintf(t, sizeof(t), "%" PRIu64, ttl);
+        snprintf(grace, sizeof(grace), "%d", RS_STATE_GRACE_MS);
+        snprintf(g, sizeof(g), "%016" PRIx64, gen);
+        const char *argv[13] = {"EVAL",  LUA_STATE_CLONE, "4",   keys[0], keys[1], keys[2], keys[3],
+                                c->text, before,          after, t,       grace,   g};
+        rs_op op;
+        st = srv__redis_op_begin(s, &op);
+        if (st == HL_OK) {
+            char err[8];
+            redisReply *r = NULL;
+            st = srv__redis_op_cmd_err(&op, &r, 13, argv, NULL, err, sizeof(err));
+            *aborted = err[0] != '\0';
+            if (st == HL_OK && r->type != REDIS_REPLY_INTEGER)
+                st = srv__redis_reply_fail(&op, "EVAL state clone");
+            else if (st == HL_OK)
+                *result = r->integer;
+            if (r != NULL)
+                freeReplyObject(r);
+            st = srv__redis_op_end(&op, st);
+        }
+    }
+    for (int i = 0; i < 4; i++)
+        free(keys[i]);
+    free(sid);
+    free(did);
+    return st;
+}
+
+hl_status srv__redis_state_clone(srv_store *base, const char *src, const char *dst,
+                                 uint64_t src_version, uint64_t ttl, uint64_t *tag)
+{
+    rs_store *s = (rs_store *)base;
+    if (!srv__redis_name_ok(src) || !srv__redis_name_ok(dst) || strcmp(src, dst) == 0 ||
+        src_version < 1)
+        return HL_INVAL;
+    if (ttl > SRV_REDIS_MAX_TTL)
+        return HL_RANGE;
+    rs_chain *c = malloc(sizeof(*c));
+    if (c == NULL)
+        return HL_NOMEM;
+    hl_status st = read_chain(s, src, c);
+    if (st == HL_OK && (c->head.version != src_version || c->head.n_deltas != 0))
+        st = HL_BUSY; /* the source moved on: it is no longer the state asked for */
+    if (st != HL_OK) {
+        free(c);
+        return st;
+    }
+    uint64_t gen = new_gen(s);
+    long long done = 0;
+    int aborted = 0;
+    st = clone_script(s, src, dst, c, gen, ttl, &done, &aborted);
+    free(c);
+    if (st == HL_OK && done == -1) /* the pointer outlives its blobs by a moment */
+        return srv__redis_fail(s, HL_NOTFOUND, "redis: state %s lost its base", src);
+    if (st == HL_OK && done != 1)
+        return HL_BUSY; /* 0: the source changed; -2: the destination has a state */
+    if (aborted) {
+        /* The script stopped at an error (e.g. a COPY refused under maxmemory): chunks it
+         * copied are unreachable (no meta, no pointer); best effort, remove them. A timeout
+         * is not an abort (the script may still finish): nothing is removed then. */
+        char *did = version_id(dst, 1, gen);
+        if (did != NULL)
+            srv__redis_blob_delete(s, RS_STATE_PREFIX, did);
+        free(did);
+    }
+    if (st == HL_OK && tag != NULL)
+        *tag = gen;
+    return st;
 }
 
 hl_status srv__redis_lock(srv_store *base, const char *key, const char *token, uint64_t ttl_ms)

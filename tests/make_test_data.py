@@ -3,7 +3,7 @@
 
   tests/proto/cases/valid/<name>/{input.npy|input.bin|input.hlm|input.json, expected}
   tests/proto/cases/invalid/<name>/{input, expected}
-  tests/fuzz/corpus/{npy,rawf32,modelfile,json_request,query,statefile}/<seed>
+  tests/fuzz/corpus/{npy,rawf32,modelfile,json_request,query,statefile,statechain}/<seed>
 
 Valid .npy files are written by NumPy itself (np.save / np.lib.format.write_array), so the
 reader is tested against the real writer. Model files are written here from the layout
@@ -512,6 +512,96 @@ def states():
         write_case("invalid", name, data, expected_invalid(S, status, msg))
 
 
+# ---------------------------------------------------------------- clustering state chains
+
+def state_delta(h, rows, from_n, to_n, level_sizes, n_arrays):
+    """A delta (proto/include/hl/statefile.h, "HLSD"): rows is the list of the new rows of
+    every array of the state in table order (fstats: none), each as (dtype, data);
+    level_sizes: per level (from_ln, to_ln)."""
+    payload = b"".join(np.asarray(d, dtype="<f4" if dt == 0 else "<i4").tobytes()
+                       for dt, d in rows)
+    nl = len(level_sizes)
+    head = (b"HLSD" + struct.pack("<HHII", 1, 0, 64 + 16 * nl, nl) +
+            struct.pack("<QQ", from_n, to_n) +
+            struct.pack("<III", h["d"], n_arrays, h.get("checksum", 0) if h["has_model"] else 0) +
+            struct.pack("<I", h["k"]) + struct.pack("<f", h["tau"]) + struct.pack("<I", 0) +
+            struct.pack("<Q", len(payload)))
+    assert len(head) == 64
+    for f, t in level_sizes:
+        head += struct.pack("<QQ", f, t)
+    head += struct.pack("<I", crc32c(head))
+    return head + payload + struct.pack("<I", crc32c(payload))
+
+
+def tiny_chain(kind):
+    """tiny_state(kind) and two deltas, each adding a pair of points (a new cluster): one new
+    node per pair on levels >= 1, its neighbour an older node. Returns (base, [delta, ...])."""
+    h, arr = tiny_state(kind)
+    a = np.float32(0.1)
+    pairs = [np.array([[-1, 0], [-1, -a]], dtype=np.float32),
+             np.array([[0, -1], [-a, -1]], dtype=np.float32)]
+    names = [e[0] for e in arr]
+    rng = np.random.default_rng(21 + kind)
+    deltas = []
+    n, ln = 4, [4] + [2] * (h["levels"] - 1)
+    for p, x in enumerate(pairs):
+        x = x / np.linalg.norm(x, axis=1, keepdims=True)
+        s = float(np.float32(x[0] @ x[1]))
+        lab = [2 + p, 2 + p]
+        rows = []
+        for name, dt, shape, data, off in arr:
+            base = name.split(".", 1)[-1]
+            l = int(name[1:name.index(".")]) if "." in name else -1
+            new_l = 2 if l == 0 else 1
+            if name == "x":
+                rows.append((0, x))
+            elif base == "labels":
+                rows.append((1, lab))
+            elif base == "fstats":
+                continue
+            elif base == "rep":
+                rows.append((1, [n, n + 1] if l == 0 else [n]))
+            elif base == "cnt":
+                rows.append((1, [1, 1] if l == 0 else [2]))
+            elif base == "nbr":
+                rows.append((1, [[ln[0] + 1], [ln[0]]] if l == 0 else [[ln[l] - 1]]))
+            elif base == "sim":
+                rows.append((0, [[s], [s]] if l == 0 else [[0.5]]))
+            elif base == "deg":
+                rows.append((1, [1] * new_l))
+            elif base == "dens":
+                rows.append((0, [s * (2 * s - 1)] * new_l))
+            else:  # node, hidden0, S, cmean: rows of the array's width
+                v = rng.standard_normal((new_l, shape[1])).astype(np.float32)
+                if base == "cmean":
+                    v = (0.5 * v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+                rows.append((0, v))
+        sizes = [(ln[0], ln[0] + 2)] + [(c, c + 1) for c in ln[1:]]
+        deltas.append(state_delta(h, rows, n, n + 2, sizes, len(arr)))
+        n += 2
+        ln = [t for f, t in sizes]
+    base = state_file(h, arr)
+    for part in [base] + deltas:  # the fuzz target splits its input where "HLSD" starts
+        assert part[4:].find(b"HLSD") < 0
+    return base, deltas
+
+
+def chain_seeds():
+    """Seeds of fuzz_statechain: a base state file followed by its deltas (the target splits
+    the input before every "HLSD"), all valid chains."""
+    d = os.path.join(CORPUS, "statechain")
+    os.makedirs(d, exist_ok=True)
+    for kind, name in ((0, "chain_model_free"), (2, "chain_universal"), (1, "chain_lander")):
+        base, deltas = tiny_chain(kind)
+        open(os.path.join(d, name), "wb").write(base + b"".join(deltas))
+        open(os.path.join(d, name + "_one_delta"), "wb").write(base + deltas[0])
+    base, deltas = tiny_chain(0)
+    open(os.path.join(d, "chain_base_alone"), "wb").write(base)
+    h, arr = tiny_state(0)  # a delta that adds nothing is valid too
+    empty = state_delta(h, [], 4, 4, [(4, 4)], len(arr))
+    open(os.path.join(d, "chain_empty_delta"), "wb").write(base + empty + deltas[0])
+
+
 # ---------------------------------------------------------------- JSON request bodies
 
 def expected_json(x, ids=None, labels=None, model=None, params=None, limits=None):
@@ -725,6 +815,7 @@ def main():
     invalid_json()
     states()
     corpus(models())
+    chain_seeds()
     # Crashers found by fuzzing live in tests/fuzz/crashers/ and are copied into the corpus.
     crash = os.path.join(ROOT, "fuzz", "crashers")
     if os.path.isdir(crash):

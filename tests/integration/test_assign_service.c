@@ -6,7 +6,8 @@
  * stored points keeping their ids), every bad input as problem+json leaving the clustering
  * as it was, concurrent assigns to one clustering (through both replicas with Redis) each
  * writing its own version and ending with one state that holds every point, a reader seeing
- * whole versions meanwhile, and DELETE removing the state.
+ * whole versions meanwhile, DELETE removing the state, and cache hits getting an independent
+ * clone of the source's state.
  *
  * Usage: test_assign_service HILANDERD HILANDER PROJECT_DIR. Prints "N passed, N failed".
  * A missing redis-server fails the Redis part (it is not skipped). Every wait is bounded.
@@ -578,6 +579,115 @@ static void case_delete(int port, const char *cid, const rh_server *h)
         redisFree(c);
 }
 
+/* POST /v1/cluster of rows [0, N_STORED) with k=8 (work no other case asks for): raw float32
+ * (no ids: a cache hit is answered at once on the HTTP thread) or JSON with ids (a hit is
+ * finished by a worker). Waits for success; returns 0, the job id and whether it was cached. */
+static int cluster_k8(int port, int json, char *id, int *cached)
+{
+    hresp r;
+    long st;
+    if (json) {
+        char *b = body_rows(0, N_STORED, ",\"params\":{\"k\":8}");
+        st = http(port, "POST", "/v1/cluster", "application/json", b, strlen(b), WAIT, 0, &r);
+        free(b);
+    } else {
+        st = http(port, "POST", "/v1/cluster?dim=16&k=8", "application/octet-stream", g_x,
+                  N_STORED * D * sizeof(float), WAIT, 0, &r);
+    }
+    char got[32] = "";
+    int ok = (st == 200 || st == 202) && jstr(r.json, "id") != NULL;
+    if (ok) {
+        snprintf(id, 40, "%s", jstr(r.json, "id"));
+        ok = wait_status(port, id, "succeeded,failed", 120, got) == 0 &&
+             strcmp(got, "succeeded") == 0;
+    }
+    CHECK(ok, "cluster (k=8, %s): %ld %s %.200s", json ? "json" : "raw", st, got, r.body);
+    hfree(&r);
+    if (ok) { /* (the job object says; a 200 answer is the result) */
+        char p[96];
+        snprintf(p, sizeof(p), "/v1/jobs/%s", id);
+        GET(port, p, &r);
+        *cached = json_is_true(json_object_get(r.json, "cached"));
+        hfree(&r);
+    }
+    return ok ? 0 : -1;
+}
+
+/* Counts the Redis keys of a state: hl:state:{id} and hl:state:{id}:... */
+static long state_keys(const rh_server *h, const char *id)
+{
+    redisContext *c = rh_connect(h);
+    redisReply *k = c != NULL ? redisCommand(c, "KEYS hl:state:%s*", id) : NULL;
+    long n = k != NULL && k->type == REDIS_REPLY_ARRAY ? (long)k->elements : -1;
+    if (k != NULL)
+        freeReplyObject(k);
+    if (c != NULL)
+        redisFree(c);
+    return n;
+}
+
+/* Cache hits (a repeat of a cluster request) get a clone of the source's state made in the
+ * store: each one is version 1 with the source's points, and assigns to a clone and to the
+ * source are independent (the same points get the same labels from each, and neither sees
+ * the other's version). Once an assign changed the source, a hit gets no state (its assigns
+ * answer 404). Deleting the source leaves the clones whole (with Redis: none of the source's
+ * keys is left, the clone's are). */
+static void case_cached(const int *ports, int n_ports, const rh_server *h)
+{
+    char src[40] = "", hit_raw[40] = "", hit_json[40] = "", late[40] = "";
+    int c_src = 1, c_raw = 0, c_json = 0, c_late = 0;
+    if (cluster_k8(ports[0], 0, src, &c_src) != 0 ||
+        cluster_k8(ports[n_ports - 1], 0, hit_raw, &c_raw) != 0 ||
+        cluster_k8(ports[0], 1, hit_json, &c_json) != 0)
+        return;
+    CHECK(!c_src && c_raw && c_json, "cached: source %d, raw repeat %d, json repeat %d", c_src,
+          c_raw, c_json);
+    long long v = 0, n = 0;
+    const char *ids[3] = {src, hit_raw, hit_json};
+    for (int i = 0; i < 3; i++) {
+        state_of(ports[0], ids[i], &v, &n);
+        CHECK(v == 1 && n == N_STORED, "state of %s (%d of 3): v%lld n%lld", ids[i], i, v, n);
+    }
+    int32_t lab_hit[20], lab_src[20], lab_after[20];
+    long long v2 = 0;
+    long st = assign_rows(ports[n_ports - 1], hit_raw, N_STORED, 20, "", lab_hit, &v2);
+    CHECK(st == 200 && v2 == 2, "assign to the raw hit: %ld v%lld", st, v2);
+    for (int i = 0; i < 3; i += 2) {
+        state_of(ports[0], ids[i], &v, &n);
+        CHECK(v == 1 && n == N_STORED, "%s after an assign to a clone: v%lld n%lld", ids[i], v, n);
+    }
+    st = assign_rows(ports[0], src, N_STORED, 20, "", lab_src, &v2);
+    CHECK(st == 200 && v2 == 2 && memcmp(lab_src, lab_hit, sizeof(lab_hit)) == 0,
+          "assign to the source: %ld v%lld, labels %s", st, v2,
+          memcmp(lab_src, lab_hit, sizeof(lab_hit)) == 0 ? "as the clone's" : "differ");
+    /* The source is at version 2 now: a new hit gets its labels but no state. */
+    if (cluster_k8(ports[0], 0, late, &c_late) == 0) {
+        state_of(ports[0], late, &v, &n);
+        CHECK(c_late && v == 0, "hit of a changed source: cached %d, state v%lld", c_late, v);
+        char p[128];
+        snprintf(p, sizeof(p), "/v1/clusterings/%s/assign", late);
+        const char *one = "{\"embeddings\":[[1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]]}";
+        hresp r;
+        http(ports[0], "POST", p, "application/json", one, strlen(one), NULL, 0, &r);
+        CHECK_PROBLEM(&r, 404, "clustering-not-found");
+        hfree(&r);
+    }
+    /* Deleting the source leaves the JSON hit's clone, which is still version 1. */
+    char p[96];
+    snprintf(p, sizeof(p), "/v1/jobs/%s", src);
+    hresp r;
+    CHECK(http(ports[0], "DELETE", p, NULL, NULL, 0, NULL, 0, &r) == 204, "delete %ld", r.status);
+    hfree(&r);
+    if (h != NULL)
+        CHECK(state_keys(h, src) == 0 && state_keys(h, hit_json) >= 3,
+              "redis keys: source %ld (want 0), clone %ld (want pointer, meta, chunk)",
+              state_keys(h, src), state_keys(h, hit_json));
+    st = assign_rows(ports[n_ports - 1], hit_json, N_STORED, 20, "", lab_after, &v2);
+    CHECK(st == 200 && v2 == 2 && memcmp(lab_after, lab_hit, sizeof(lab_hit)) == 0,
+          "assign to the json hit after the source's delete: %ld v%lld, labels %s", st, v2,
+          memcmp(lab_after, lab_hit, sizeof(lab_hit)) == 0 ? "as the other clone's" : "differ");
+}
+
 static void stop(server *s)
 {
     kill(s->pid, SIGTERM);
@@ -615,6 +725,7 @@ static void run_all(const int *ports, int n_ports, const rh_server *h)
     }
     case_errors(ports[n_ports - 1], cid, stored);
     case_delete(ports[0], cid, h);
+    case_cached(ports, n_ports, h);
     char big[40] = "";
     if (cluster_big(ports[0], big) != 0)
         return;

@@ -1,6 +1,6 @@
 /* store_conformance_state.c - the clustering state and lock operations of store.h, for every
  * backend (see store_conformance.h): versions with compare-and-set, whole versions under
- * concurrent writers and readers, TTLs, and mutual exclusion. */
+ * concurrent writers and readers, TTLs, clones (state_clone) and mutual exclusion. */
 #include "store_conformance.h"
 
 #include <pthread.h>
@@ -388,6 +388,206 @@ START_TEST(state_concurrent_appends)
 }
 END_TEST
 
+/* ---- state_clone ---- */
+
+static hl_status sclone(srv_store *s, const char *src, const char *dst, uint64_t v, uint64_t ttl,
+                        uint64_t *tag)
+{
+    return s->ops->state_clone(s, src, dst, v, ttl, tag);
+}
+
+/* The base of `a` and of `b` are the same bytes. */
+static void expect_same_base(srv_store *s, const char *a, const char *b)
+{
+    srv_state_chain ca, cb;
+    ck_assert_int_eq(s->ops->state_get(s, a, &ca), HL_OK);
+    ck_assert_int_eq(s->ops->state_get(s, b, &cb), HL_OK);
+    ck_assert_uint_eq(ca.base_len, cb.base_len);
+    ck_assert(memcmp(ca.base, cb.base, ca.base_len) == 0);
+    srv_state_chain_free(&ca);
+    srv_state_chain_free(&cb);
+}
+
+/* A clone is version 1 of its own, byte-identical to the source's base, refused when the
+ * source changed or the destination exists, and independent of the source afterwards:
+ * appends, new bases and deletes of either leave the other as it was. */
+START_TEST(state_clone)
+{
+    srv_store *s = make();
+    srv_state_head h;
+    uint64_t t1 = 0, t2 = 0;
+    ck_assert_int_eq(sclone(s, "cs", "cd", 1, 0, NULL), HL_NOTFOUND);
+    put_version(s, "cs", 1, 0, HL_OK);
+    ck_assert_int_eq(sclone(s, "cs", "cs", 1, 0, NULL), HL_INVAL);
+    ck_assert_int_eq(sclone(s, "cs", "cd", 0, 0, NULL), HL_INVAL);
+    ck_assert_int_eq(sclone(s, "cs", "cd", 2, 0, NULL), HL_BUSY); /* not the version asked */
+    ck_assert_int_eq(s->ops->state_head(s, "cd", &h), HL_NOTFOUND);
+    ck_assert_int_eq(s->ops->state_head(s, "cs", &h), HL_OK);
+    t1 = h.tag;
+    ck_assert_int_eq(sclone(s, "cs", "cd", 1, 0, &t2), HL_OK);
+    expect_chain(s, "cd", 1, 1);
+    expect_chain(s, "cs", 1, 1);
+    expect_same_base(s, "cs", "cd");
+    ck_assert_int_eq(s->ops->state_head(s, "cd", &h), HL_OK);
+    ck_assert_uint_eq(h.tag, t2);
+    ck_assert(t2 != 0 && t2 != t1);
+    ck_assert_int_eq(sclone(s, "cs", "cd", 1, 0, NULL), HL_BUSY); /* cd has a state */
+    /* The source gains a delta: a clone of version 1 is refused, and so is one of version 2
+     * (a chain with deltas); the existing clone does not see the delta. */
+    append_version(s, "cs", 2, 0, HL_OK, NULL);
+    ck_assert_int_eq(sclone(s, "cs", "ce", 1, 0, NULL), HL_BUSY);
+    ck_assert_int_eq(sclone(s, "cs", "ce", 2, 0, NULL), HL_BUSY);
+    ck_assert_int_eq(s->ops->state_head(s, "ce", &h), HL_NOTFOUND);
+    expect_chain(s, "cd", 1, 1);
+    /* The clone's own versions go on from 1; the source is untouched by them. */
+    append_version(s, "cd", 2, 0, HL_OK, NULL);
+    append_version(s, "cd", 3, 0, HL_OK, NULL);
+    expect_chain(s, "cd", 1, 3);
+    expect_chain(s, "cs", 1, 2);
+    /* A new base of the source (version 3, a base alone) can be cloned as version 3; the
+     * clone is version 1 holding those bytes. */
+    put_version(s, "cs", 3, 0, HL_OK);
+    expect_chain(s, "cd", 1, 3);
+    ck_assert_int_eq(sclone(s, "cs", "ce", 3, 0, NULL), HL_OK);
+    void *d = NULL;
+    size_t len = 0;
+    uint64_t v = 0;
+    ck_assert_int_eq(sget(s, "ce", &d, &len, &v), HL_OK);
+    ck_assert_uint_eq(v, 1);
+    ck_assert(is_version(d, len, 3));
+    free(d);
+    /* Deleting the source leaves both clones whole. */
+    ck_assert_int_eq(s->ops->state_delete(s, "cs"), HL_OK);
+    expect_chain(s, "cd", 1, 3);
+    ck_assert_int_eq(sget(s, "ce", &d, &len, &v), HL_OK);
+    ck_assert(is_version(d, len, 3));
+    free(d);
+    ck_assert_int_eq(sclone(s, "cs", "cf", 1, 0, NULL), HL_NOTFOUND);
+    /* Deleting a clone leaves its source whole, and the source can be cloned again. */
+    put_version(s, "cs2", 1, 0, HL_OK);
+    ck_assert_int_eq(sclone(s, "cs2", "cd2", 1, 0, NULL), HL_OK);
+    ck_assert_int_eq(s->ops->state_delete(s, "cd2"), HL_OK);
+    ck_assert_int_eq(s->ops->state_head(s, "cd2", &h), HL_NOTFOUND);
+    expect_chain(s, "cs2", 1, 1);
+    append_version(s, "cs2", 2, 0, HL_OK, NULL);
+    expect_chain(s, "cs2", 1, 2);
+    put_version(s, "cd2", 1, 0, HL_OK); /* the deleted clone's id starts again at 1 */
+    s->ops->destroy(s);
+}
+END_TEST
+
+/* A multi-chunk base (for Redis: two chunks) clones whole, and outlives its source. */
+START_TEST(state_clone_large)
+{
+    srv_store *s = make();
+    unsigned char *big = malloc(SC_LARGE_BYTES);
+    ck_assert_ptr_nonnull(big);
+    for (size_t i = 0; i < SC_LARGE_BYTES; i++)
+        big[i] = (unsigned char)(i * 2654435761u >> 11);
+    ck_assert_int_eq(sput(s, "lbs", big, SC_LARGE_BYTES, 1, 0), HL_OK);
+    ck_assert_int_eq(sclone(s, "lbs", "lbd", 1, 0, NULL), HL_OK);
+    ck_assert_int_eq(s->ops->state_delete(s, "lbs"), HL_OK);
+    void *d = NULL;
+    size_t len = 0;
+    uint64_t v = 0;
+    ck_assert_int_eq(sget(s, "lbd", &d, &len, &v), HL_OK);
+    ck_assert_uint_eq(v, 1);
+    ck_assert_uint_eq(len, SC_LARGE_BYTES);
+    ck_assert(memcmp(d, big, len) == 0);
+    srv_state_head h;
+    ck_assert_int_eq(s->ops->state_head(s, "lbd", &h), HL_OK);
+    ck_assert_uint_eq(h.base_bytes, SC_LARGE_BYTES);
+    free(d);
+    free(big);
+    s->ops->destroy(s);
+}
+END_TEST
+
+/* Waits (bounded, 6 s) until `id` has no state; returns its last status. */
+static hl_status wait_gone(srv_store *s, const char *id)
+{
+    srv_state_head h;
+    hl_status st = HL_OK;
+    for (int i = 0; i < 60 && st == HL_OK; i++) {
+        nap_ms(100);
+        st = s->ops->state_head(s, id, &h);
+    }
+    return st;
+}
+
+/* The clone has its own TTL: a source expiring leaves a clone without TTL whole, and a clone
+ * with a 1 s TTL expires while its source (no TTL) stays. */
+START_TEST(state_clone_ttl)
+{
+    srv_store *s = make();
+    put_version(s, "tsrc", 1, 1, HL_OK);
+    ck_assert_int_eq(sclone(s, "tsrc", "tdst", 1, 0, NULL), HL_OK);
+    ck_assert_int_eq(wait_gone(s, "tsrc"), HL_NOTFOUND);
+    nap_ms(1200); /* past every grace period of the source's keys */
+    expect_chain(s, "tdst", 1, 1);
+    put_version(s, "tsrc2", 1, 0, HL_OK);
+    ck_assert_int_eq(sclone(s, "tsrc2", "tdst2", 1, 1, NULL), HL_OK);
+    expect_chain(s, "tdst2", 1, 1);
+    ck_assert_int_eq(wait_gone(s, "tdst2"), HL_NOTFOUND);
+    srv_state_chain c;
+    ck_assert_int_eq(s->ops->state_get(s, "tdst2", &c), HL_NOTFOUND);
+    expect_chain(s, "tsrc2", 1, 1);
+    s->ops->destroy(s);
+}
+END_TEST
+
+typedef struct clone_race {
+    srv_store *s;
+    char src[16];
+    hl_status appended;
+} clone_race;
+
+static void *clone_race_append(void *arg)
+{
+    clone_race *r = arg;
+    size_t len;
+    unsigned char *p = version_bytes(2, &len);
+    r->appended = r->s->ops->state_append(r->s, r->src, p, len, 2, 0, NULL);
+    free(p);
+    return NULL;
+}
+
+/* A clone racing an append to its source: either the clone is the whole version 1, or it was
+ * refused and nothing of it exists. */
+START_TEST(state_clone_races_append)
+{
+    srv_store *s = make();
+    int cloned = 0, refused = 0;
+    for (int i = 0; i < 24; i++) {
+        clone_race r = {.s = s};
+        char dst[16];
+        snprintf(r.src, sizeof(r.src), "rs%d", i);
+        snprintf(dst, sizeof(dst), "rd%d", i);
+        put_version(s, r.src, 1, 0, HL_OK);
+        pthread_t t;
+        ck_assert_int_eq(pthread_create(&t, NULL, clone_race_append, &r), 0);
+        if (i % 3 == 0)
+            nap_ms(1); /* vary who goes first */
+        hl_status st = sclone(s, r.src, dst, 1, 0, NULL);
+        pthread_join(t, NULL);
+        ck_assert_int_eq(r.appended, HL_OK);
+        srv_state_head h;
+        if (st == HL_OK) {
+            expect_chain(s, dst, 1, 1);
+            cloned++;
+        } else {
+            ck_assert_msg(st == HL_BUSY, "%s: clone racing an append: %s", g_backend.name,
+                          hl_status_name(st));
+            ck_assert_int_eq(s->ops->state_head(s, dst, &h), HL_NOTFOUND);
+            refused++;
+        }
+        expect_chain(s, r.src, 1, 2);
+    }
+    ck_assert_int_eq(cloned + refused, 24);
+    s->ops->destroy(s);
+}
+END_TEST
+
 START_TEST(lock_semantics)
 {
     srv_store *s = make();
@@ -469,6 +669,10 @@ TCase *sc_state_tcase(const sc_backend *b)
     tcase_add_test(tc, state_deltas);
     tcase_add_test(tc, state_deltas_ttl);
     tcase_add_test(tc, state_concurrent_appends);
+    tcase_add_test(tc, state_clone);
+    tcase_add_test(tc, state_clone_large);
+    tcase_add_test(tc, state_clone_ttl);
+    tcase_add_test(tc, state_clone_races_append);
     tcase_add_test(tc, lock_semantics);
     tcase_add_test(tc, lock_mutual_exclusion);
     return tc;

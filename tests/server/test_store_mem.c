@@ -203,6 +203,58 @@ START_TEST(never_evicts_queued)
 }
 END_TEST
 
+/* A clone shares the source's base but is accounted in full (never under the cap), makes
+ * room like any write (results first, never by evicting its own source: HL_NOMEM then,
+ * nothing half made), and every byte is given back when both are deleted. */
+START_TEST(state_clone_bytes)
+{
+    srv_store *s = mk(64 * 1024);
+    static char base[25000], res[20000], big[40000];
+    for (size_t i = 0; i < sizeof(base); i++)
+        base[i] = (char)(i * 7);
+    size_t empty = srv_store_mem_bytes(s);
+    ck_assert_int_eq(s->ops->state_put(s, "src", base, sizeof(base), 1, 0, NULL), HL_OK);
+    size_t one = srv_store_mem_bytes(s);
+    ck_assert_int_eq(s->ops->result_put(s, "r", res, sizeof(res), 0), HL_OK);
+    ck_assert_int_eq(s->ops->state_clone(s, "src", "dst", 1, 0, NULL), HL_OK);
+    ck_assert_uint_le(srv_store_mem_bytes(s), 64 * 1024);
+    void *out;
+    size_t len;
+    ck_assert_int_eq(s->ops->result_get(s, "r", &out, &len), HL_NOTFOUND); /* made room */
+    /* (keys "src" and "dst" have the same length: exactly twice the bytes) */
+    ck_assert_uint_eq(srv_store_mem_bytes(s), empty + 2 * (one - empty));
+    ck_assert_int_eq(s->ops->state_delete(s, "dst"), HL_OK);
+    ck_assert_uint_eq(srv_store_mem_bytes(s), one);
+    /* Room for one clone beside the source: the next evicts the older clone, never the
+     * source it is made from. */
+    ck_assert_int_eq(s->ops->state_clone(s, "src", "d1", 1, 0, NULL), HL_OK);
+    ck_assert_int_eq(s->ops->state_clone(s, "src", "d2", 1, 0, NULL), HL_OK);
+    srv_state_head h;
+    ck_assert_int_eq(s->ops->state_head(s, "d1", &h), HL_NOTFOUND);
+    ck_assert_int_eq(s->ops->state_head(s, "src", &h), HL_OK);
+    ck_assert_int_eq(s->ops->state_head(s, "d2", &h), HL_OK); /* the source is now colder */
+    /* A big state evicts the source (the cold end): its clone d2 keeps the shared bytes. */
+    ck_assert_int_eq(s->ops->state_put(s, "bsrc", big, sizeof(big), 1, 0, NULL), HL_OK);
+    ck_assert_int_eq(s->ops->state_head(s, "src", &h), HL_NOTFOUND);
+    srv_state_chain c;
+    ck_assert_int_eq(s->ops->state_get(s, "d2", &c), HL_OK);
+    ck_assert_uint_eq(c.base_len, sizeof(base));
+    ck_assert(memcmp(c.base, base, sizeof(base)) == 0);
+    srv_state_chain_free(&c);
+    /* No room for a clone of the big one without evicting its source: refused, nothing made. */
+    ck_assert_int_eq(s->ops->state_clone(s, "bsrc", "bdst", 1, 0, NULL), HL_NOMEM);
+    ck_assert_int_eq(s->ops->state_head(s, "bdst", &h), HL_NOTFOUND);
+    ck_assert_int_eq(s->ops->state_get(s, "bsrc", &c), HL_OK);
+    ck_assert_uint_eq(c.base_len, sizeof(big));
+    srv_state_chain_free(&c);
+    ck_assert_int_eq(s->ops->state_delete(s, "bsrc"), HL_OK);
+    hl_status st = s->ops->state_delete(s, "d2"); /* (evicted by the refused attempt or not) */
+    ck_assert(st == HL_OK || st == HL_NOTFOUND);
+    ck_assert_uint_eq(srv_store_mem_bytes(s), empty);
+    s->ops->destroy(s);
+}
+END_TEST
+
 /* The backend-independent cases of store.h (shared with the Redis suite). */
 static hl_status make_mem(void *ud, srv_store **out)
 {
@@ -220,6 +272,7 @@ Suite *store_mem_suite(void)
     tcase_add_test(tc, ttl_expiry);
     tcase_add_test(tc, lru_by_bytes);
     tcase_add_test(tc, never_evicts_queued);
+    tcase_add_test(tc, state_clone_bytes);
     suite_add_tcase(s, tc);
     suite_add_tcase(s, sc_tcase(&mem));
     suite_add_tcase(s, sc_state_tcase(&mem));

@@ -1,8 +1,8 @@
 /*
  * test_store_redis.c - the Redis store: the shared conformance cases (store_conformance.c)
  * against a real redis-server on a loopback port, then what is specific to Redis: URL and
- * parameter validation, the exact key layout, corruption detection, error replies, the
- * connection pool, and outages (nothing listening, a silent peer, a frozen server, a
+ * parameter validation, the exact key layout (a state clone's too), corruption detection, error
+ * replies, the connection pool, and outages (nothing listening, a silent peer, a frozen server, a
  * restarted server, killed connections, a peer that hangs up mid-write).
  *
  * A missing redis-server fails the "conformance" and "redis" cases with a message (the
@@ -307,6 +307,59 @@ START_TEST(key_layout)
     ck_assert_int_eq(direct_int(c, "EXISTS %s", "hl:res:r1:meta"), 0);
     ck_assert_int_eq(direct_int(c, "EXISTS %s", "hl:res:r1:0"), 0);
     ck_assert_int_eq(direct_int(c, "EXISTS %s", "hl:in:r1:0"), 1);
+    free(data);
+    redisFree(c);
+    s->ops->destroy(s);
+}
+END_TEST
+
+/* A clone's keys: its own pointer ("1:g:1:B:0:g", B the base's bytes), its own meta (same
+ * count, size and CRC, a gen of its own) and chunks, with the clone's TTL (chunks outliving
+ * the meta) whatever the source's; deleting the source leaves every key of the clone. */
+START_TEST(state_clone_layout)
+{
+    srv_store *s = open_store(g_rh.url, TIMEOUT_MS, 2);
+    ck_assert_int_eq(rh_command(&g_rh, "FLUSHALL"), 0);
+    redisContext *c = rh_connect(&g_rh);
+    ck_assert_ptr_nonnull(c);
+    unsigned char *data = bytes(5000, 3);
+    uint64_t tag = 0;
+    ck_assert_int_eq(s->ops->state_put(s, "src", data, 5000, 1, 0, NULL), HL_OK);
+    ck_assert_int_eq(s->ops->state_clone(s, "src", "dst", 1, 100, &tag), HL_OK);
+    char g[17], want[96], meta[96], chunk[96], smeta[96];
+    snprintf(g, sizeof(g), "%016llx", (unsigned long long)tag);
+    snprintf(want, sizeof(want), "1:%s:1:5000:0:%s", g, g);
+    assert_direct_str(c, "GET %s", "hl:state:dst", NULL, want);
+    snprintf(meta, sizeof(meta), "hl:state:dst:v1.%s:meta", g);
+    snprintf(chunk, sizeof(chunk), "hl:state:dst:v1.%s:0", g);
+    assert_direct_str(c, "HGET %s %s", meta, "size", "5000");
+    assert_direct_str(c, "HGET %s %s", meta, "count", "1");
+    char crc[16];
+    snprintf(crc, sizeof(crc), "%08x", (unsigned)hl_crc32c(0, data, 5000));
+    assert_direct_str(c, "HGET %s %s", meta, "crc32c", crc);
+    char *src_ptr = direct_str(c, "GET %s", "hl:state:src", NULL);
+    ck_assert_ptr_nonnull(src_ptr);
+    snprintf(smeta, sizeof(smeta), "hl:state:src:v1.%.16s:meta", strchr(src_ptr, ':') + 1);
+    char *sgen = direct_str(c, "HGET %s %s", smeta, "gen"),
+         *dgen = direct_str(c, "HGET %s %s", meta, "gen");
+    ck_assert_msg(sgen != NULL && dgen != NULL && strcmp(sgen, dgen) != 0, "gens %s %s", sgen,
+                  dgen);
+    free(sgen);
+    free(dgen);
+    free(src_ptr);
+    ck_assert_int_eq(direct_int(c, "STRLEN %s", chunk), 5000);
+    long long pm = direct_int(c, "PTTL %s", meta), pc = direct_int(c, "PTTL %s", chunk),
+              pp = direct_int(c, "PTTL %s", "hl:state:dst");
+    ck_assert_msg(pm > 0 && pm <= 100000 && pc > pm + 500 && pc <= 101000 && pp > 0 && pp <= 100000,
+                  "PTTL pointer %lld, meta %lld, chunk %lld", pp, pm, pc);
+    ck_assert_int_eq(direct_int(c, "PTTL %s", "hl:state:src"), -1);
+    ck_assert_int_eq(s->ops->state_delete(s, "src"), HL_OK);
+    redisReply *k = direct(c, "KEYS hl:state:src*");
+    ck_assert_uint_eq(k->elements, 0);
+    freeReplyObject(k);
+    k = direct(c, "KEYS hl:state:dst*");
+    ck_assert_uint_eq(k->elements, 3);
+    freeReplyObject(k);
     free(data);
     redisFree(c);
     s->ops->destroy(s);
@@ -769,6 +822,7 @@ Suite *store_redis_suite(void)
     tcase_add_unchecked_fixture(rd, shared_up, shared_down);
     tcase_add_test(rd, key_layout);
     tcase_add_test(rd, chunk_layout);
+    tcase_add_test(rd, state_clone_layout);
     tcase_add_test(rd, damage_detected);
     tcase_add_test(rd, database_selected);
     tcase_add_test(rd, error_replies);
