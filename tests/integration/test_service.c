@@ -197,6 +197,69 @@ static void case_cluster_flow(int port)
     free(npy);
 }
 
+/* A .npy v1 image of x (n x d float32) in a malloc'd buffer of *len bytes. */
+static char *npy_image(const float *x, size_t n, size_t d, size_t *len)
+{
+    char dict[128];
+    int dl = snprintf(dict, sizeof(dict),
+                      "{'descr': '<f4', 'fortran_order': False, 'shape': (%zu, %zu), }", n, d);
+    size_t head = ((size_t)10 + (size_t)dl + 1 + 63) / 64 * 64;
+    *len = head + n * d * sizeof(float);
+    char *b = malloc(*len);
+    memcpy(b, "\x93NUMPY\x01\x00", 8);
+    b[8] = (char)((head - 10) & 0xff);
+    b[9] = (char)((head - 10) >> 8);
+    memset(b + 10, ' ', head - 10);
+    memcpy(b + 10, dict, (size_t)dl);
+    b[head - 1] = '\n';
+    memcpy(b + head, x, n * d * sizeof(float));
+    return b;
+}
+
+/* Large bodies reuse the buffers of finished jobs (the body pool): the second upload lands in
+ * the first one's buffer, which still holds the first body's bytes, and must still give
+ * exactly the CLI's labels for its own input. */
+static void case_body_pool(int port)
+{
+    size_t n = 9000, d = 32, la, lb; /* 1.15 MB: over the pool's 1 MiB minimum */
+    float *xa = rand_f32(n, d, 101), *xb = rand_f32(n, d, 202);
+    char *a = npy_image(xa, n, d, &la), *b = npy_image(xb, n, d, &lb);
+    hresp r;
+    char id[64], got[32], path[512], out[512], cmd[2048], url[256];
+    double reused = metric(port, "hilander_body_buffers_total{source=\"pool\"}");
+    http(port, "POST", "/v1/cluster", "application/x-npy", a, la, NULL, 0, &r);
+    CHECK(r.status == 202, "submit a: %ld %.200s", r.status, r.body);
+    snprintf(id, sizeof(id), "%s", jstr(r.json, "id"));
+    hfree(&r);
+    CHECK(wait_status(port, id, "succeeded", 60, got) == 0, "job a ended %s", got);
+    http(port, "POST", "/v1/cluster", "application/x-npy", b, lb, NULL, 0, &r);
+    CHECK(r.status == 202, "submit b: %ld %.200s", r.status, r.body);
+    snprintf(id, sizeof(id), "%s", jstr(r.json, "id"));
+    hfree(&r);
+    CHECK(metric(port, "hilander_body_buffers_total{source=\"pool\"}") >= reused + 1,
+          "the second large body did not reuse a pooled buffer");
+    CHECK(wait_status(port, id, "succeeded", 60, got) == 0, "job b ended %s", got);
+    snprintf(path, sizeof(path), "%s/pool_b.npy", g_tmp);
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL && fwrite(b, 1, lb, f) == lb && fclose(f) == 0, "write %s", path);
+    snprintf(out, sizeof(out), "%s/pool_b_cli.npy", g_tmp);
+    snprintf(cmd, sizeof(cmd), "'%s' cluster --in '%s' --model none --out '%s' --quiet", g_cli,
+             path, out);
+    CHECK(system(cmd) == 0, "CLI failed: %s", cmd);
+    size_t cn;
+    char *cli = read_file(out, &cn);
+    snprintf(url, sizeof(url), "/v1/jobs/%s/result?format=npy", id);
+    GET(port, url, &r);
+    CHECK(r.status == 200 && cli != NULL && r.len == cn && memcmp(r.body, cli, cn) == 0,
+          "labels of a body read into a reused buffer differ from the CLI's");
+    hfree(&r);
+    free(cli);
+    free(a);
+    free(b);
+    free(xa);
+    free(xb);
+}
+
 static void case_json_wait_idempotency(int port)
 {
     static const char body[] = "{\"embeddings\": [[1,0],[0.9,0.1],[0,1],[0.1,0.9]], "
@@ -568,6 +631,7 @@ static void run_cases(void)
     }
     case_basics(a.port);
     case_cluster_flow(a.port);
+    case_body_pool(a.port);
     case_json_wait_idempotency(a.port);
     case_errors(a.port);
     stop(&a);
