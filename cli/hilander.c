@@ -324,20 +324,32 @@ static int cmd_eval(int argc, char **argv)
 
 static int cmd_knn(int argc, char **argv)
 {
-    const char *in = NULL, *out = NULL, *sims_out = NULL;
-    int k = 10, threads = cli_default_threads(), quiet = 0;
+    const char *in = NULL, *out = NULL, *sims_out = NULL, *method = "exact";
+    int k = 10, threads = cli_default_threads(), quiet = 0, exact_max = 0, nlist = 0, nprobe = 0;
     cli_opt opts[] = {
         {"in", CLI_STR, &in, 1, 0, 0, "X.npy", "features, float32/float16 (N, D)"},
         {"k", CLI_INT, &k, 0, 1, 1024, "K", "neighbours including the point (default 10)"},
+        {"knn", CLI_STR, &method, 0, 0, 0, "exact|ivf|auto",
+         "method (default exact; auto: exact up to --knn-exact-max points, else ivf)"},
+        {"knn-exact-max", CLI_INT, &exact_max, 0, 0, 2e9, "N",
+         "auto: exact up to N points (default 0: the built-in threshold)"},
+        {"nlist", CLI_INT, &nlist, 0, 0, 1e8, "L", "IVF cells (default 0: about n / 64)"},
+        {"nprobe", CLI_INT, &nprobe, 0, 0, 1e6, "P", "IVF lists per cell (default 0: 128)"},
         {"out", CLI_STR, &out, 1, 0, 0, "I.npy", "neighbour ids, int32 (N, K); -1 = none"},
         {"sims-out", CLI_STR, &sims_out, 0, 0, 0, "S.npy", "cosine similarities, float32 (N, K)"},
         {"threads", CLI_INT, &threads, 0, 1, 64, "N", "threads (default: all cores)"},
         {"quiet", CLI_FLAG, &quiet, 0, 0, 0, NULL, "no progress on stderr"},
     };
-    int r = cli_opts_parse("knn", "Exact cosine k nearest neighbours (k counts the point).", opts,
-                           ARRAY_LEN(opts), argc, argv);
+    int r =
+        cli_opts_parse("knn", "Cosine k nearest neighbours of every point (k counts the point).",
+                       opts, ARRAY_LEN(opts), argc, argv);
     if (r != CLI_PARSE_OK)
         return r == CLI_PARSE_HELP ? 0 : 2;
+    hl_knn_method m;
+    if (hl_knn_method_parse(method, &m) != HL_OK) {
+        fprintf(stderr, "hilander knn: --knn must be exact, ivf or auto, got '%s'\n", method);
+        return 2;
+    }
     hl_error err;
     hl_error_clear(&err);
     hl_fmatrix x;
@@ -354,15 +366,19 @@ static int cmd_knn(int argc, char **argv)
     hl_knn_params_default(&kp);
     kp.k = k;
     kp.n_threads = threads;
+    kp.method = m;
+    kp.exact_max = (size_t)exact_max;
+    kp.nlist = nlist;
+    kp.nprobe = nprobe;
     cli_progress prog;
     cli_progress_init(&prog, quiet, &kp.progress);
     if (xn == NULL || idx == NULL || sim == NULL ||
-        hl_arena_init(&a, hl_knn_exact_plan(n, n, d, &kp)) != HL_OK) {
+        hl_arena_init(&a, hl_knn_self_plan(n, d, &kp)) != HL_OK) {
         fprintf(stderr, "hilander knn: out of memory for %zu points\n", n);
         goto out;
     }
     hl_l2norm_rows(x.data, xn, n, d);
-    st = hl_knn_exact(xn, n, xn, n, d, &kp, &a, idx, sim);
+    st = hl_knn_self(xn, n, d, &kp, &a, idx, sim);
     if (st != HL_OK) {
         rc = cli_fail("knn", NULL, st);
         goto out;

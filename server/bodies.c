@@ -2,11 +2,11 @@
 #define _DEFAULT_SOURCE /* madvise, MADV_POPULATE_WRITE */
 #include "bodies.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
-#include <stdint.h>
 #include <uv.h>
 
 typedef struct slot {

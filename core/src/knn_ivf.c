@@ -466,7 +466,7 @@ static void freq_probes(const int32_t *off, const int32_t *mem, size_t cells, co
                     touched[nt++] = c;
             }
         }
-        for (size_t u = 0; u < nt; u++) {
+        for (size_t u = 0; u < nt && np > 1; u++) { /* row[0] is A itself and stays */
             int32_t c = touched[u], f = freq[c];
             if (len == np && !probe_before(f, c, freq[row[np - 1]], row[np - 1]))
                 continue;

@@ -114,6 +114,14 @@ grep -Eq "${stats_re}exact " "$tmp/err" || fail "auto below the threshold is not
 expect 0 "" knn --in "$data/blobs.features.npy" --k 5 --out "$tmp/i.npy" --sims-out "$tmp/s.npy" --quiet
 [ "$(stat -c %s "$tmp/i.npy")" -eq $((128 + 300 * 5 * 4)) ] || fail "knn ids file has the wrong size"
 [ "$(stat -c %s "$tmp/s.npy")" -eq $((128 + 300 * 5 * 4)) ] || fail "knn sims file has the wrong size"
+# The IVF through `hilander knn`: 300 points make 5 cells and every cell is probed, so the
+# lists are the exact ones; a bad method is refused.
+expect 0 "" knn --in "$data/blobs.features.npy" --k 5 --knn ivf --out "$tmp/i_ivf.npy" --quiet
+cmp -s "$tmp/i.npy" "$tmp/i_ivf.npy" || fail "knn --knn ivf with every cell probed differs from exact"
+expect 0 "" knn --in "$data/blobs.features.npy" --k 5 --knn auto --knn-exact-max 100 --nprobe 2 \
+  --out "$tmp/i_auto.npy" --quiet
+expect 2 "--knn must be exact, ivf or auto, got 'hnsw'" knn --in "$data/blobs.features.npy" \
+  --out "$tmp/i_bad.npy" --knn hnsw
 
 if [ "$fails" -ne 0 ]; then
   echo "$fails CLI check(s) failed"

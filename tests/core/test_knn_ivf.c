@@ -161,6 +161,23 @@ START_TEST(test_recall_random)
 }
 END_TEST
 
+/* One probe per cell searches the cell itself: every point finds itself first (random
+ * unit rows have no duplicates). A probe row once lost its own cell when nprobe was 1. */
+START_TEST(test_one_probe_keeps_own_cell)
+{
+    size_t n = 2000, d = 16;
+    float *x = unit_randn(n, d, 73);
+    hl_knn_params p = params(5, 1, HL_KNN_IVF);
+    p.nprobe = 1;
+    out o = run_self(x, n, d, &p);
+    ck_assert_int_eq(o.st, HL_OK);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(o.idx[i * 5] == (int32_t)i, "row %zu starts with %d", i, o.idx[i * 5]);
+    out_free(&o);
+    free(x);
+}
+END_TEST
+
 START_TEST(test_threads_identical)
 {
     size_t n = 7000, d = 24;
@@ -518,6 +535,7 @@ Suite *knn_ivf_suite(void)
     tcase_add_unchecked_fixture(tc, blas_single_thread, NULL);
     tcase_add_test(tc, test_recall_clustered);
     tcase_add_test(tc, test_recall_random);
+    tcase_add_test(tc, test_one_probe_keeps_own_cell);
     tcase_add_test(tc, test_threads_identical);
     tcase_add_test(tc, test_small_n);
     tcase_add_test(tc, test_duplicates);
