@@ -152,6 +152,17 @@ static hl_status take_lock(srv_ctx *ctx, srv_job *j, hl_error *err)
     }
 }
 
+/* The error of a failed read of the clustering's state (head or chain). */
+static hl_status state_read_failed(const srv_job *j, hl_status st, hl_error *err)
+{
+    if (st == HL_NOTFOUND)
+        return hl_error_set(err, HL_NOTFOUND, "clustering",
+                            "the state of clustering '%s' is gone (expired or deleted)",
+                            j->clustering);
+    return hl_error_set(err, st, NULL, "reading the clustering state failed: %s",
+                        hl_status_str(st));
+}
+
 /* Step 2, the state: from the cache when it holds exactly the version `h` names, else rebuilt
  * from the store's chain (then *h is the head of the version read, which may be newer). */
 static hl_status load_state(srv_ctx *ctx, srv_job *j, srv_state_head *h, hl_assign_state **out,
@@ -166,13 +177,8 @@ static hl_status load_state(srv_ctx *ctx, srv_job *j, srv_state_head *h, hl_assi
     memset(&c, 0, sizeof(c));
     hl_status st = s->ops->state_get(s, j->clustering, &c);
     srv_metrics_store_result(ctx->metrics, SRV_OP_RESULT_GET, st);
-    if (st == HL_NOTFOUND)
-        return hl_error_set(err, HL_NOTFOUND, "clustering",
-                            "the state of clustering '%s' is gone (expired or deleted)",
-                            j->clustering);
     if (st != HL_OK)
-        return hl_error_set(err, st, NULL, "reading the clustering state failed: %s",
-                            hl_status_str(st));
+        return state_read_failed(j, st, err);
     hl_error local;
     hl_error_clear(&local);
     st = hl_statefile_decode_chain(c.base, c.base_len, (const void *const *)c.deltas, c.delta_lens,
@@ -279,13 +285,8 @@ static hl_status assign_locked(srv_ctx *ctx, srv_job *j, hl_assignment **a, uint
         srv_state_head h;
         st = s->ops->state_head(s, j->clustering, &h);
         srv_metrics_store_result(ctx->metrics, SRV_OP_RESULT_GET, st);
-        if (st == HL_NOTFOUND)
-            return hl_error_set(err, HL_NOTFOUND, "clustering",
-                                "the state of clustering '%s' is gone (expired or deleted)",
-                                j->clustering);
         if (st != HL_OK)
-            return hl_error_set(err, st, NULL, "reading the clustering state failed: %s",
-                                hl_status_str(st));
+            return state_read_failed(j, st, err);
         hl_assign_state *state = NULL;
         st = load_state(ctx, j, &h, &state, err);
         if (st != HL_OK)
