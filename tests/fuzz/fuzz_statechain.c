@@ -22,6 +22,7 @@
 #include "hl/statefile.h"
 
 #include "fuzz.h"
+#include "fuzz_assign.h"
 #include "statefile_crc.h"
 
 #define MAX_DELTAS 8
@@ -88,23 +89,9 @@ static void check_delta(const void *base, size_t base_len, const hl_statefile_ma
  * delta of the apply extends the state before it to the state after it. */
 static void check_assign(hl_assign_state *s)
 {
-    if (s->has_model || s->d > 64)
-        return;
-    size_t d = s->d, before_len;
-    float *y = calloc(3 * d, sizeof(float));
-    FUZZ_CHECK(y != NULL);
-    memcpy(y, s->x, d * sizeof(float));
-    memcpy(y + d, s->x + (s->n - 1) * d, d * sizeof(float));
-    y[2 * d] = -1.0f;
-    hl_assign_params ap;
-    hl_assign_params_default(&ap);
-    ap.new_clusters = s->n % 2 ? HL_NEW_OPEN : HL_NEW_UNASSIGNED;
-    hl_assignment *a = NULL;
-    hl_error e;
-    hl_error_clear(&e);
-    hl_status st = hl_assign_run(s, NULL, y, 3, d, &ap, &a, &e);
-    fuzz_check_error(st, &e);
-    if (st == HL_OK) {
+    hl_assignment *a;
+    size_t before_len;
+    if (fuzz_assign_three(s, &a)) {
         void *before = encode(s, &before_len);
         hl_statefile_mark m;
         hl_statefile_mark_of(s, &m);
@@ -114,7 +101,6 @@ static void check_assign(hl_assign_state *s)
         free(before);
     }
     hl_assignment_free(a);
-    free(y);
 }
 
 static void decode(const parts *pt)

@@ -11,6 +11,7 @@
 #include "hl/statefile.h"
 
 #include "fuzz.h"
+#include "fuzz_assign.h"
 #include "statefile_crc.h"
 
 static void check_roundtrip(const hl_assign_state *s)
@@ -30,28 +31,12 @@ static void check_roundtrip(const hl_assign_state *s)
 /* Three new points: copies of stored points and one far away. */
 static void check_assign(hl_assign_state *s)
 {
-    if (s->has_model || s->d > 64)
-        return;
-    size_t d = s->d;
-    float *y = calloc(3 * d, sizeof(float));
-    FUZZ_CHECK(y != NULL);
-    memcpy(y, s->x, d * sizeof(float));
-    memcpy(y + d, s->x + (s->n - 1) * d, d * sizeof(float));
-    y[2 * d] = -1.0f;
-    hl_assign_params ap;
-    hl_assign_params_default(&ap);
-    ap.new_clusters = s->n % 2 ? HL_NEW_OPEN : HL_NEW_UNASSIGNED;
-    hl_assignment *a = NULL;
-    hl_error e;
-    hl_error_clear(&e);
-    hl_status st = hl_assign_run(s, NULL, y, 3, d, &ap, &a, &e);
-    fuzz_check_error(st, &e);
-    if (st == HL_OK) {
+    hl_assignment *a;
+    if (fuzz_assign_three(s, &a)) {
         FUZZ_CHECK(hl_assign_apply(s, a, NULL) == HL_OK);
         FUZZ_CHECK(hl_assign_state_check(s, NULL) == HL_OK);
     }
     hl_assignment_free(a);
-    free(y);
 }
 
 static void decode(const uint8_t *data, size_t size)
