@@ -310,29 +310,43 @@ static uint64_t new_gen(rs_store *s)
     return s->gen_seed + atomic_fetch_add(&s->gen_next, 1) * 0x9E3779B97F4A7C15ull;
 }
 
-hl_status srv__redis_state_put(srv_store *base, const char *id, const void *data, size_t len,
-                               uint64_t version, uint64_t ttl, uint64_t *tag)
+/* The checks every state write starts with: a valid id and ttl, version >= min_version, and
+ * the current chain (none: version 0) exactly at version - 1, else HL_BUSY before any blob is
+ * written (it could not win). On HL_OK *out holds two chains, the current one first; free it. */
+static hl_status chain_for_write(rs_store *s, const char *id, uint64_t version,
+                                 uint64_t min_version, uint64_t ttl, rs_chain **out)
 {
-    rs_store *s = (rs_store *)base;
-    if (!srv__redis_name_ok(id) || version < 1)
+    if (!srv__redis_name_ok(id) || version < min_version)
         return HL_INVAL;
     if (ttl > SRV_REDIS_MAX_TTL)
         return HL_RANGE;
     rs_chain *cur = calloc(2, sizeof(rs_chain));
     if (cur == NULL)
         return HL_NOMEM;
-    rs_chain *next = cur + 1;
     hl_status st = read_chain(s, id, cur);
-    if (st == HL_NOTFOUND)
+    if (st == HL_NOTFOUND) {
         cur->head.version = 0;
-    else if (st != HL_OK) {
+        st = HL_OK;
+    }
+    if (st == HL_OK && cur->head.version != version - 1)
+        st = HL_BUSY;
+    if (st != HL_OK) {
         free(cur);
         return st;
     }
-    if (cur->head.version != version - 1) {
-        free(cur);
-        return HL_BUSY; /* early: do not write a blob that cannot win */
-    }
+    *out = cur;
+    return HL_OK;
+}
+
+hl_status srv__redis_state_put(srv_store *base, const char *id, const void *data, size_t len,
+                               uint64_t version, uint64_t ttl, uint64_t *tag)
+{
+    rs_store *s = (rs_store *)base;
+    rs_chain *cur;
+    hl_status st = chain_for_write(s, id, version, 1, ttl, &cur);
+    if (st != HL_OK)
+        return st;
+    rs_chain *next = cur + 1;
     uint64_t gen = new_gen(s);
     char *vid = version_id(id, version, gen), *key = srv__redis_key(RS_STATE_PREFIX, id, NULL);
     if (vid == NULL || key == NULL) {
@@ -371,23 +385,15 @@ hl_status srv__redis_state_append(srv_store *base, const char *id, const void *d
                                   uint64_t version, uint64_t ttl, uint64_t *tag)
 {
     rs_store *s = (rs_store *)base;
-    if (!srv__redis_name_ok(id) || version < 2)
-        return HL_INVAL;
-    if (ttl > SRV_REDIS_MAX_TTL)
-        return HL_RANGE;
-    rs_chain *cur = calloc(2, sizeof(rs_chain));
-    if (cur == NULL)
-        return HL_NOMEM;
-    rs_chain *next = cur + 1;
-    hl_status st = read_chain(s, id, cur);
-    if (st == HL_NOTFOUND || (st == HL_OK && cur->head.version != version - 1))
-        st = HL_BUSY; /* early: do not write a blob that cannot win */
-    else if (st == HL_OK && cur->head.n_deltas >= SRV_STATE_MAX_DELTAS)
-        st = HL_RANGE;
-    if (st != HL_OK) {
-        free(cur);
+    rs_chain *cur;
+    hl_status st = chain_for_write(s, id, version, 2, ttl, &cur);
+    if (st != HL_OK)
         return st;
+    if (cur->head.n_deltas >= SRV_STATE_MAX_DELTAS) {
+        free(cur);
+        return HL_RANGE;
     }
+    rs_chain *next = cur + 1;
     size_t nk = cur->head.n_deltas + 2;
     uint64_t gen = new_gen(s);
     char *vid = version_id(id, version, gen);
